@@ -1,0 +1,61 @@
+// A client's whole job: check the files, stream them to the server, write the result to stdout.
+import { createReadStream } from 'node:fs';
+import { connect } from 'node:net';
+import { pipeline } from 'node:stream';
+import { type Direction } from '../alphabet.js';
+import { EXIT_INPUT, EXIT_OK, EXIT_SERVER, fail, reason, UserError } from '../cli.js';
+import { ErrorCode, Role } from '../protocol.js';
+import { FrameDecoder } from '../streams/frame-decoder.js';
+import { FrameEncoder } from '../streams/frame-encoder.js';
+import { PadSource } from '../streams/pad-source.js';
+import { ResultSink } from '../streams/result-sink.js';
+import { checkFiles, countSymbols, openInput } from './input-file.js';
+
+export interface ClientOptions {
+  program: string;
+  direction: Direction;
+  textPath: string;
+  keyPath: string;
+  port: number;
+  host: string;
+}
+
+/** The server's error codes that blame the client's input rather than the service. */
+const INPUT_FAULTS: ReadonlySet<number> = new Set([ErrorCode.BAD_TEXT, ErrorCode.BAD_KEY, ErrorCode.KEY_SHORT, ErrorCode.KEY_LAG]);
+
+export function runClient(options: ClientOptions): void {
+  const { program, direction, port } = options;
+  const server = direction === 'encrypt' ? 'enc_server' : 'dec_server';
+  const text = openInput(direction === 'encrypt' ? 'text' : 'ciphertext', options.textPath);
+  const key = openInput('key', options.keyPath);
+  if (key.fd === 0) throw new UserError('the key cannot be stdin');
+  const symbols = !text.regular ? null : key.regular ? checkFiles(text, key) : countSymbols(text, text.size);
+
+  const source = new PadSource({
+    role: direction === 'encrypt' ? Role.ENCRYPT : Role.DECRYPT,
+    text,
+    key,
+    symbols,
+    keyChecked: symbols !== null && key.regular,
+    textStream: text.regular ? undefined : text.fd === 0 ? process.stdin : createReadStream('', { fd: text.fd }),
+  });
+  const sink = new ResultSink(process.stdout);
+  const socket = connect({ port, host: options.host, noDelay: true });
+
+  // The socket's failures are judged once, on the receiving side.
+  pipeline(source, new FrameEncoder(), socket, () => {});
+  pipeline(socket, new FrameDecoder({ partial: true }), sink, (err) => {
+    if (source.failure) return fail(program, source.failure);
+    if (sink.done) return void (process.exitCode = EXIT_OK);
+    if (sink.error) {
+      const { code, message } = sink.error;
+      if (code === ErrorCode.ROLE) {
+        fail(program, new UserError(`the server on port ${port} rejected ${program}: it is not a ${server}`, EXIT_SERVER));
+      }
+      fail(program, new UserError(`the server failed the job: ${message}`, INPUT_FAULTS.has(code) ? EXIT_INPUT : EXIT_SERVER));
+    }
+    const why = err ? reason(err) : 'the connection closed before the result was complete';
+    const hint = (err as NodeJS.ErrnoException | undefined)?.code === 'ECONNREFUSED' ? ` (is ${server} running there?)` : '';
+    fail(program, new UserError(`cannot use the ${server} on port ${port}: ${why}${hint}`, EXIT_SERVER));
+  });
+}

@@ -1,0 +1,82 @@
+// The wire protocol's constants and limits, in one place; docs/PROTOCOL.md says the same in prose.
+
+export const PROTOCOL_VERSION = 1;
+
+/** Every frame: type (1 byte), payload length (4 bytes, big-endian), payload. */
+export const HEADER_SIZE = 5;
+
+export const FrameType = {
+  HELLO: 1, // client → server, first frame: version byte, role byte
+  TEXT: 2, // client → server: text symbols
+  KEY: 3, // client → server: key symbols
+  END: 4, // client → server: no more text or key; empty
+  RESULT: 5, // server → client: transformed symbols
+  DONE: 6, // server → client: every symbol has been sent; empty
+  ERROR: 7, // either way: code byte, then a UTF-8 message; the last frame sent
+} as const;
+export type FrameType = (typeof FrameType)[keyof typeof FrameType];
+
+/** TEXT, KEY and RESULT carry byte streams: their frame boundaries mean nothing. */
+export const STREAM_TYPES: ReadonlySet<number> = new Set([FrameType.TEXT, FrameType.KEY, FrameType.RESULT]);
+
+export const Role = { ENCRYPT: 0x45 /* 'E' */, DECRYPT: 0x44 /* 'D' */ } as const;
+export type Role = (typeof Role)[keyof typeof Role];
+
+export const ErrorCode = {
+  PROTOCOL: 1, // malformed frames or frames out of order
+  VERSION: 2, // the server does not speak the client's protocol version
+  ROLE: 3, // the client's role does not match the server's
+  BAD_TEXT: 4, // a byte of the text is not an alphabet symbol
+  BAD_KEY: 5, // a byte of the key is not an alphabet symbol
+  KEY_SHORT: 6, // END came with text left that no key byte matched
+  KEY_LAG: 7, // one stream ran ahead of the other by more than CIPHER_WINDOW
+  TIMEOUT: 8, // the peer went quiet for longer than the timeout
+  SHUTDOWN: 9, // the server is stopping and will not take this job
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Largest payload of a TEXT, KEY or RESULT frame. */
+export const MAX_PAYLOAD = 1 << 20;
+/** Largest payload of a HELLO, END, DONE or ERROR frame. */
+export const MAX_CONTROL_PAYLOAD = 1024;
+/** Payload size the client and server send in one data frame. */
+export const CHUNK_SIZE = 256 * 1024;
+/** Most bytes of text (or of key) the cipher holds waiting for their partners. */
+export const CIPHER_WINDOW = 4 * CHUNK_SIZE;
+
+function envMs(name: string, fallback: number): number {
+  const value = Number(process.env[name]);
+  return Number.isInteger(value) && value > 0 ? value : fallback;
+}
+/** A connection must complete its HELLO within this time of connecting. */
+export const HANDSHAKE_TIMEOUT_MS = envMs('OTP_HANDSHAKE_TIMEOUT_MS', 5_000);
+/** A connection with no traffic either way for this long is dropped. */
+export const IDLE_TIMEOUT_MS = envMs('OTP_IDLE_TIMEOUT_MS', 30_000);
+/** After its last frame the server waits this long for the client to close. */
+export const LINGER_MS = 2_000;
+/** On SIGTERM or SIGINT, jobs in progress get this long to finish. */
+export const SHUTDOWN_GRACE_MS = envMs('OTP_SHUTDOWN_GRACE_MS', 10_000);
+
+export interface Frame {
+  type: number;
+  payload: Buffer;
+}
+
+export function errorFrame(code: ErrorCode, message: string): Frame {
+  const text = Buffer.from(message);
+  const payload = Buffer.allocUnsafe(1 + Math.min(text.length, MAX_CONTROL_PAYLOAD - 1));
+  payload[0] = code;
+  text.copy(payload, 1, 0, payload.length - 1);
+  return { type: FrameType.ERROR, payload };
+}
+
+export function parseError(payload: Buffer): { code: number; message: string } {
+  return { code: payload.length > 0 ? payload[0] : 0, message: payload.subarray(1).toString() };
+}
+
+export function helloFrame(role: Role): Frame {
+  return { type: FrameType.HELLO, payload: Buffer.from([PROTOCOL_VERSION, role]) };
+}
+
+/** Bytes of a whole HELLO frame. */
+export const HELLO_SIZE = HEADER_SIZE + 2;

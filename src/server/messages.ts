@@ -1,0 +1,18 @@
+// The messages a server's main process and its workers exchange over the IPC channel.
+
+export interface JobReport {
+  pid: number;
+  /** Bytes read from the client, HELLO included. */
+  received: number;
+  /** Symbols sent back. */
+  symbols: number;
+  ms: number;
+  /** ok: every symbol sent; fault: ended with an ERROR frame; broken: the connection failed. */
+  outcome: 'ok' | 'fault' | 'broken';
+  detail?: string;
+}
+
+/** Sent with a socket handle: the bytes the main process read past the HELLO, base64. */
+export type ToWorker = { kind: 'job'; role: string; rest: string };
+
+export type ToMain = { kind: 'ready' } | { kind: 'done'; report: JobReport };

@@ -1,0 +1,66 @@
+// A server's worker process: takes sockets from the main process and runs one job at a time.
+import type { Socket } from 'node:net';
+import { pipeline } from 'node:stream';
+import type { Direction } from '../alphabet.js';
+import { errorFrame, ErrorCode, HELLO_SIZE, IDLE_TIMEOUT_MS, LINGER_MS } from '../protocol.js';
+import { Cipher } from '../streams/cipher.js';
+import { FrameDecoder } from '../streams/frame-decoder.js';
+import { FrameEncoder } from '../streams/frame-encoder.js';
+import type { JobReport, ToMain, ToWorker } from './messages.js';
+
+export function runWorker(direction: Direction): void {
+  const send = (message: ToMain): void => {
+    if (process.connected) process.send!(message);
+  };
+  // The main process owns the signals: Ctrl-C reaches the whole process group, and a
+  // worker must not drop its job because of it. It leaves when the main process does.
+  process.on('SIGINT', () => {});
+  process.on('SIGTERM', () => {});
+  process.on('disconnect', () => process.exit(0));
+  process.on('message', (message: ToWorker, socket?: Socket) => {
+    if (message.kind !== 'job') return;
+    if (!socket) return send({ kind: 'done', report: lostJob() });
+    serve(socket, direction, Buffer.from(message.rest, 'base64'), (report) => send({ kind: 'done', report }));
+  });
+  send({ kind: 'ready' });
+}
+
+function lostJob(): JobReport {
+  return { pid: process.pid, received: 0, symbols: 0, ms: 0, outcome: 'broken', detail: 'the socket closed in transit' };
+}
+
+/** One job: socket → frame decoder → cipher → frame encoder → socket. */
+function serve(socket: Socket, direction: Direction, rest: Buffer, finish: (report: JobReport) => void): void {
+  const started = Date.now();
+  // The client half-closes after END and still reads the result.
+  socket.allowHalfOpen = true;
+  socket.setNoDelay(true);
+  if (rest.length > 0) socket.unshift(rest);
+
+  const cipher = new Cipher(direction);
+  const linger = (): void => {
+    setTimeout(() => socket.destroy(), LINGER_MS).unref();
+  };
+  socket.setTimeout(IDLE_TIMEOUT_MS, () => {
+    // The fault goes down the pipeline like any other, behind the frames already sent.
+    if (!cipher.fault && !cipher.completed && cipher.writable) {
+      cipher.write(errorFrame(ErrorCode.TIMEOUT, `no traffic for ${IDLE_TIMEOUT_MS} ms`));
+    }
+    linger();
+  });
+  // Once the last frame is out, the client has LINGER_MS to close its end.
+  socket.once('finish', linger);
+
+  pipeline(socket, new FrameDecoder({ partial: true }), cipher, new FrameEncoder(), socket, (err) => {
+    socket.destroy();
+    const fault = cipher.fault;
+    finish({
+      pid: process.pid,
+      received: socket.bytesRead + rest.length + HELLO_SIZE,
+      symbols: cipher.symbols,
+      ms: Date.now() - started,
+      outcome: cipher.completed ? 'ok' : fault ? 'fault' : 'broken',
+      detail: fault ? fault.payload.subarray(1).toString() : err?.message,
+    });
+  });
+}

@@ -1,0 +1,36 @@
+// Transform: Frame objects in, length-prefixed bytes out.
+import { Transform, type TransformCallback } from 'node:stream';
+import { HEADER_SIZE, type Frame } from '../protocol.js';
+
+/** Below this a payload is copied behind its header (one write); above, the two go out apart. */
+const COPY_BELOW = 16 * 1024;
+
+export function encodeFrame(frame: Frame): Buffer {
+  const out = Buffer.allocUnsafe(HEADER_SIZE + frame.payload.length);
+  writeHeader(out, frame.type, frame.payload.length);
+  frame.payload.copy(out, HEADER_SIZE);
+  return out;
+}
+
+function writeHeader(out: Buffer, type: number, length: number): void {
+  out[0] = type;
+  out.writeUInt32BE(length, 1);
+}
+
+export class FrameEncoder extends Transform {
+  constructor() {
+    super({ writableObjectMode: true });
+  }
+
+  override _transform(frame: Frame, _encoding: BufferEncoding, done: TransformCallback): void {
+    if (frame.payload.length < COPY_BELOW) {
+      this.push(encodeFrame(frame));
+    } else {
+      const header = Buffer.allocUnsafe(HEADER_SIZE);
+      writeHeader(header, frame.type, frame.payload.length);
+      this.push(header);
+      this.push(frame.payload);
+    }
+    done();
+  }
+}

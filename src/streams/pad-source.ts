@@ -1,0 +1,120 @@
+// Readable: a client's job as frames — HELLO, then TEXT and KEY read in step, then END.
+import { Readable } from 'node:stream';
+import { CHUNK_SIZE, FrameType, helloFrame, type Frame, type Role } from '../protocol.js';
+import { keyTooShort, readInto, type InputFile } from '../client/input-file.js';
+import { SymbolCheck } from '../client/symbol-check.js';
+
+export interface PadSourceOptions {
+  role: Role;
+  text: InputFile;
+  key: InputFile;
+  /** The text's length in symbols when it was checked in advance; null to check it as it streams. */
+  symbols: number | null;
+  /** True when the key's first `symbols` bytes were checked in advance. */
+  keyChecked: boolean;
+  /** Where a text that is not a regular file comes from (stdin, a pipe). */
+  textStream?: NodeJS.ReadableStream;
+}
+
+/**
+ * Each TEXT frame is followed by a KEY frame of the same length, so the server's cipher
+ * never holds more than one chunk unmatched. A text that is a regular file is read with
+ * blocking reads at known offsets; a stream is taken as its chunks come.
+ */
+export class PadSource extends Readable {
+  /** Text symbols read so far. */
+  symbols = 0;
+  /** What stopped the input (a bad byte, a short key, a read error), if anything did. */
+  failure: Error | null = null;
+
+  private readonly _options: PadSourceOptions;
+  private readonly _textCheck: SymbolCheck | null;
+  private readonly _keyCheck: SymbolCheck | null;
+  private _iterator: AsyncIterator<Buffer> | null = null;
+  private _pending: Buffer | null = null;
+
+  constructor(options: PadSourceOptions) {
+    super({ objectMode: true, highWaterMark: 2 });
+    this._options = options;
+    this._textCheck = options.symbols === null ? new SymbolCheck(options.text) : null;
+    this._keyCheck = options.keyChecked ? null : new SymbolCheck(options.key);
+    this.push(helloFrame(options.role) satisfies Frame);
+  }
+
+  override _read(): void {
+    this._produce().catch((err: Error) => {
+      this.failure = err;
+      this.destroy(err);
+    });
+  }
+
+  private async _produce(): Promise<void> {
+    const text = await this._nextText();
+    if (text === null) {
+      this.push({ type: FrameType.END, payload: Buffer.alloc(0) } satisfies Frame);
+      this.push(null);
+      return;
+    }
+    const key = this._readKey(text.length);
+    this.symbols += text.length;
+    this.push({ type: FrameType.TEXT, payload: text } satisfies Frame);
+    this.push({ type: FrameType.KEY, payload: key } satisfies Frame);
+  }
+
+  /** The next chunk of text symbols, or null at the end; never an empty chunk. */
+  private async _nextText(): Promise<Buffer | null> {
+    const { text, symbols } = this._options;
+    if (symbols !== null) {
+      const n = Math.min(CHUNK_SIZE, symbols - this.symbols);
+      if (n === 0) return null;
+      const buf = Buffer.allocUnsafe(n);
+      if (readFully(text, buf, this.symbols) < n) throw new Error(`${text.what} '${text.path}' changed while it was read`);
+      return buf;
+    }
+    for (;;) {
+      const chunk = await this._nextStreamChunk();
+      if (chunk === null) return null;
+      const symbols = this._textCheck!.symbols(chunk);
+      if (symbols.length > 0) return symbols;
+    }
+  }
+
+  private async _nextStreamChunk(): Promise<Buffer | null> {
+    if (this._pending) {
+      const chunk = this._pending;
+      this._pending = null;
+      return chunk;
+    }
+    this._iterator ??= this._options.textStream![Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    const { value, done } = await this._iterator.next();
+    if (done) return null;
+    const chunk = value as Buffer;
+    if (chunk.length <= CHUNK_SIZE) return chunk;
+    this._pending = chunk.subarray(CHUNK_SIZE);
+    return chunk.subarray(0, CHUNK_SIZE);
+  }
+
+  private _readKey(n: number): Buffer {
+    const { key, symbols } = this._options;
+    const buf = Buffer.allocUnsafe(n);
+    const position = key.regular ? this.symbols : null;
+    const got = readFully(key, buf, position);
+    const keySymbols = this._keyCheck ? this._keyCheck.symbols(buf.subarray(0, got)).length : got;
+    if (keySymbols < n) {
+      const text = symbols === null ? `a text of at least ${this.symbols + n} symbols` : `a ${symbols}-symbol text`;
+      throw keyTooShort(key, this.symbols + keySymbols, text);
+    }
+    return buf;
+  }
+}
+
+/** Fills buf from the file, stopping early only at its end; returns the bytes read. */
+function readFully(file: InputFile, buf: Buffer, position: number | null): number {
+  let got = 0;
+  while (got < buf.length) {
+    const n = readInto(file, buf, got, buf.length - got, position === null ? null : position + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got;
+}

@@ -1,0 +1,45 @@
+// Writable: the server's frames in; RESULT bytes to the output as they come, and a newline after DONE.
+import { Writable } from 'node:stream';
+import { FrameType, parseError, type Frame } from '../protocol.js';
+
+export interface ServerError {
+  code: number;
+  message: string;
+}
+
+/**
+ * Ends quietly after DONE or an ERROR frame; which of the two came (or neither, when
+ * the connection ended early) is for the client to judge from `done` and `error`.
+ */
+export class ResultSink extends Writable {
+  done = false;
+  error: ServerError | null = null;
+  symbols = 0;
+
+  constructor(private readonly _out: NodeJS.WritableStream) {
+    super({ objectMode: true });
+  }
+
+  override _write(frame: Frame, _encoding: BufferEncoding, next: (err?: Error | null) => void): void {
+    if (this.done || this.error) return next();
+    switch (frame.type) {
+      case FrameType.RESULT:
+        this.symbols += frame.payload.length;
+        return this._emit(frame.payload, next);
+      case FrameType.DONE:
+        this.done = true;
+        return this._emit(Buffer.from('\n'), next);
+      case FrameType.ERROR:
+        this.error = parseError(frame.payload);
+        return next();
+      default:
+        this.error = { code: 0, message: `the server sent a frame of unknown type ${frame.type}` };
+        return next();
+    }
+  }
+
+  private _emit(bytes: Buffer, next: () => void): void {
+    if (this._out.write(bytes)) next();
+    else this._out.once('drain', next);
+  }
+}
