@@ -1,0 +1,108 @@
+// Runs the built programs for end-to-end tests: free ports, waiting for a port, no process left behind.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { connect, createServer } from 'node:net';
+import { join } from 'node:path';
+
+export const ROOT = join(__dirname, '..', '..');
+export const FIXTURES = join(ROOT, 'test', 'fixtures');
+
+export function bin(name: string): string {
+  return join(ROOT, name);
+}
+
+const started = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of started) child.kill('SIGKILL');
+});
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/** Resolves once something accepts connections on the port; rejects after `timeoutMs`. */
+export async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on port ${port}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+export interface Server {
+  port: number;
+  child: ChildProcess;
+  /** All the server has written to stderr so far. */
+  stderr(): string;
+  /** SIGTERM, then waits for the exit; returns the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Starts `name` (enc_server or dec_server) on a free port and waits until it listens. */
+export async function startServer(name: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Server> {
+  const port = await freePort();
+  const child = spawn(bin(name), [String(port), ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+  started.add(child);
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = once(child, 'exit');
+  void exited.then(() => started.delete(child));
+  await Promise.race([
+    waitForPort(port),
+    exited.then(([code]) => {
+      throw new Error(`${name} exited with ${code} before listening: ${stderr}`);
+    }),
+  ]);
+  return {
+    port,
+    child,
+    stderr: () => stderr,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill(signal);
+      const [code] = await exited;
+      return code as number | null;
+    },
+  };
+}
+
+export interface Result {
+  code: number | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+/** Runs a program to its end; `stdin` is written to it when given. */
+export async function run(name: string, args: string[], options: { stdin?: Buffer | string; cwd?: string } = {}): Promise<Result> {
+  const child = spawn(bin(name), args, {
+    stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    cwd: options.cwd,
+  });
+  started.add(child);
+  const stdout: Buffer[] = [];
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  if (options.stdin !== undefined) child.stdin!.on('error', () => {}).end(options.stdin);
+  const [code] = await once(child, 'close');
+  started.delete(child);
+  return { code: code as number | null, stdout: Buffer.concat(stdout), stderr };
+}
