@@ -4,7 +4,7 @@ import { FrameType, HEADER_SIZE, MAX_CONTROL_PAYLOAD } from '../protocol.js';
 
 export type Hello =
   | { ok: true; version: number; role: number; /** bytes that came after the HELLO frame */ rest: Buffer }
-  | { ok: false; reason: string };
+  | { ok: false; reason: string; /** nothing at all came: a port probe, not a fault */ empty?: boolean };
 
 /** The HELLO at the start of `bytes`: undefined while it is incomplete. */
 export function parseHello(bytes: Buffer): Hello | undefined {
@@ -43,7 +43,8 @@ export function readHello(socket: Socket, timeoutMs: number): Promise<Hello> {
       const hello = parseHello(bytes);
       if (hello) finish(hello);
     };
-    const onEnd = (): void => finish({ ok: false, reason: 'the connection closed before its HELLO' });
+    const onEnd = (): void =>
+      finish({ ok: false, reason: 'the connection closed before its HELLO', empty: bytes.length === 0 });
     const timer = setTimeout(
       () => finish({ ok: false, reason: `no HELLO within ${timeoutMs} ms` }),
       timeoutMs,

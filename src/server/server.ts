@@ -122,7 +122,7 @@ export function runServer(options: ServerOptions): void {
     handshaking.delete(socket);
     if (socket.destroyed) return;
     if (!hello.ok) {
-      log(`${peer}: dropped: ${hello.reason}`);
+      if (!hello.empty || options.verbose) log(`${peer}: dropped: ${hello.reason}`);
       return reject(socket, ErrorCode.PROTOCOL, hello.reason);
     }
     if (hello.version !== PROTOCOL_VERSION) {
