@@ -1,4 +1,5 @@
 // The 27-symbol alphabet and the lookup tables the cipher, the checks and keygen share.
+import { getKernels, REGION } from './simd/kernels.js';
 
 export const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ ';
 export const SYMBOLS = ALPHABET.length;
@@ -30,9 +31,22 @@ export function cipherTable(direction: Direction): Uint8Array {
   return table;
 }
 
+/** Below this many bytes the plain loop beats copying into the SIMD kernel's memory. */
+export const SIMD_FROM = 4096;
+
 /** Index of the first byte in buf[start, end) that is not a symbol, or -1. */
 export function findNonSymbol(buf: Uint8Array, start = 0, end = buf.length): number {
-  for (let i = start; i < end; i++) if (VALUE[buf[i]] < 0) return i;
+  const kernels = end - start >= SIMD_FROM ? getKernels() : null;
+  if (!kernels) {
+    for (let i = start; i < end; i++) if (VALUE[buf[i]] < 0) return i;
+    return -1;
+  }
+  for (let at = start; at < end; at += REGION) {
+    const n = Math.min(REGION, end - at);
+    kernels.memory.set(buf.subarray(at, at + n), kernels.a);
+    const bad = kernels.scan(kernels.a, n);
+    if (bad >= 0) return at + bad;
+  }
   return -1;
 }
 

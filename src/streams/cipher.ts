@@ -1,6 +1,7 @@
 // Transform: TEXT and KEY frames in, RESULT frames out as soon as both streams have bytes; END → DONE.
 import { Transform, type TransformCallback } from 'node:stream';
-import { cipherTable, describeByte, VALUE, type Direction } from '../alphabet.js';
+import { cipherTable, describeByte, SIMD_FROM, VALUE, type Direction } from '../alphabet.js';
+import { getKernels, REGION } from '../simd/kernels.js';
 import { CIPHER_WINDOW, ErrorCode, FrameType, errorFrame, type Frame } from '../protocol.js';
 
 const tables: Partial<Record<Direction, Uint8Array>> = {};
@@ -16,6 +17,7 @@ const tables: Partial<Record<Direction, Uint8Array>> = {};
  */
 export class Cipher extends Transform {
   readonly window: number;
+  readonly direction: Direction;
   /** Symbols sent so far. */
   symbols = 0;
   /** The ERROR frame that ended this job, if one did. */
@@ -32,6 +34,7 @@ export class Cipher extends Transform {
   constructor(direction: Direction, window = CIPHER_WINDOW) {
     super({ objectMode: true });
     this.window = window;
+    this.direction = direction;
     this._table = tables[direction] ??= cipherTable(direction);
   }
 
@@ -87,11 +90,8 @@ export class Cipher extends Transform {
 
   /** Pushes the symbols of one matched stretch; false, after stopping, when a byte is bad. */
   private _combine(text: Buffer, key: Buffer): boolean {
-    const n = text.length;
-    const out = Buffer.allocUnsafe(n);
-    const table = this._table;
-    for (let i = 0; i < n; i++) out[i] = table[(text[i] << 8) | key[i]];
-    const bad = out.indexOf(0);
+    const out = Buffer.allocUnsafe(text.length);
+    const bad = this._cipher(text, key, out);
     if (bad >= 0) {
       const textBad = VALUE[text[bad]] < 0;
       const byte = textBad ? text[bad] : key[bad];
@@ -103,9 +103,31 @@ export class Cipher extends Transform {
       );
       return false;
     }
-    this.symbols += n;
+    this.symbols += out.length;
     this.push({ type: FrameType.RESULT, payload: out } satisfies Frame);
     return true;
+  }
+
+  /** Fills `out`; returns the index of the first pair with a bad byte, or -1. */
+  private _cipher(text: Buffer, key: Buffer, out: Buffer): number {
+    const n = text.length;
+    const kernels = n >= SIMD_FROM ? getKernels() : null;
+    if (!kernels) {
+      const table = this._table;
+      for (let i = 0; i < n; i++) out[i] = table[(text[i] << 8) | key[i]];
+      return out.indexOf(0);
+    }
+    const { memory, a, b } = kernels;
+    const kernel = this.direction === 'encrypt' ? kernels.encrypt : kernels.decrypt;
+    for (let at = 0; at < n; at += REGION) {
+      const len = Math.min(REGION, n - at);
+      memory.set(text.subarray(at, at + len), a);
+      memory.set(key.subarray(at, at + len), b);
+      const bad = kernel(a, b, kernels.out, len);
+      if (bad >= 0) return at + bad;
+      memory.copy(out, at, kernels.out, kernels.out + len);
+    }
+    return -1;
   }
 
   private _end(): void {
