@@ -60,6 +60,8 @@ export const SHUTDOWN_GRACE_MS = envMs('OTP_SHUTDOWN_GRACE_MS', 10_000);
 export interface Frame {
   type: number;
   payload: Buffer;
+  /** Gives the payload's memory back to its pool once it has been written out. */
+  release?: () => void;
 }
 
 export function errorFrame(code: ErrorCode, message: string): Frame {

@@ -6,7 +6,8 @@ import { type Direction } from '../alphabet.js';
 import { EXIT_INPUT, EXIT_OK, EXIT_SERVER, fail, reason, UserError } from '../cli.js';
 import { ErrorCode, Role } from '../protocol.js';
 import { FrameDecoder } from '../streams/frame-decoder.js';
-import { FrameEncoder } from '../streams/frame-encoder.js';
+import { FrameWriter } from '../streams/frame-writer.js';
+import { MemoryKeeper } from '../streams/memory-keeper.js';
 import { PadSource } from '../streams/pad-source.js';
 import { ResultSink } from '../streams/result-sink.js';
 import { checkFiles, countSymbols, openInput } from './input-file.js';
@@ -43,8 +44,8 @@ export function runClient(options: ClientOptions): void {
   const socket = connect({ port, host: options.host, noDelay: true });
 
   // The socket's failures are judged once, on the receiving side.
-  pipeline(source, new FrameEncoder(), socket, () => {});
-  pipeline(socket, new FrameDecoder({ partial: true }), sink, (err) => {
+  pipeline(source, new FrameWriter(socket), () => {});
+  pipeline(socket, new FrameDecoder({ partial: true }), new MemoryKeeper(), sink, (err) => {
     if (source.failure) return fail(program, source.failure);
     if (sink.done) return void (process.exitCode = EXIT_OK);
     if (sink.error) {

@@ -2,10 +2,11 @@
 import type { Socket } from 'node:net';
 import { pipeline } from 'node:stream';
 import type { Direction } from '../alphabet.js';
-import { errorFrame, ErrorCode, HELLO_SIZE, IDLE_TIMEOUT_MS, LINGER_MS } from '../protocol.js';
+import { CIPHER_WINDOW, errorFrame, ErrorCode, HELLO_SIZE, IDLE_TIMEOUT_MS, LINGER_MS } from '../protocol.js';
 import { Cipher } from '../streams/cipher.js';
 import { FrameDecoder } from '../streams/frame-decoder.js';
 import { FrameEncoder } from '../streams/frame-encoder.js';
+import { MemoryKeeper } from '../streams/memory-keeper.js';
 import type { JobReport, ToMain, ToWorker } from './messages.js';
 
 export function runWorker(direction: Direction): void {
@@ -37,7 +38,7 @@ function serve(socket: Socket, direction: Direction, rest: Buffer, finish: (repo
   socket.setNoDelay(true);
   if (rest.length > 0) socket.unshift(rest);
 
-  const cipher = new Cipher(direction);
+  const cipher = new Cipher(direction, CIPHER_WINDOW, true);
   const linger = (): void => {
     setTimeout(() => socket.destroy(), LINGER_MS).unref();
   };
@@ -51,7 +52,7 @@ function serve(socket: Socket, direction: Direction, rest: Buffer, finish: (repo
   // Once the last frame is out, the client has LINGER_MS to close its end.
   socket.once('finish', linger);
 
-  pipeline(socket, new FrameDecoder({ partial: true }), cipher, new FrameEncoder(), socket, (err) => {
+  pipeline(socket, new FrameDecoder({ partial: true }), cipher, new MemoryKeeper(), new FrameEncoder(), socket, (err) => {
     socket.destroy();
     const fault = cipher.fault;
     finish({

@@ -31,7 +31,15 @@ export class Cipher extends Transform {
   private _waitingBytes = 0;
   private _waitingType: number = FrameType.TEXT;
 
-  constructor(direction: Direction, window = CIPHER_WINDOW) {
+  /**
+   * `overwriteText`: write the result over the TEXT payloads instead of new buffers, for
+   * a caller whose payloads are nobody else's (a server's socket reads): no allocation.
+   */
+  constructor(
+    direction: Direction,
+    window = CIPHER_WINDOW,
+    private readonly _overwriteText = false,
+  ) {
     super({ objectMode: true });
     this.window = window;
     this.direction = direction;
@@ -90,7 +98,8 @@ export class Cipher extends Transform {
 
   /** Pushes the symbols of one matched stretch; false, after stopping, when a byte is bad. */
   private _combine(text: Buffer, key: Buffer): boolean {
-    const out = Buffer.allocUnsafe(text.length);
+    const overwrite = this._overwriteText && text.length >= SIMD_FROM && getKernels() !== null;
+    const out = overwrite ? text : Buffer.allocUnsafe(text.length);
     const bad = this._cipher(text, key, out);
     if (bad >= 0) {
       const textBad = VALUE[text[bad]] < 0;
@@ -108,7 +117,11 @@ export class Cipher extends Transform {
     return true;
   }
 
-  /** Fills `out`; returns the index of the first pair with a bad byte, or -1. */
+  /**
+   * Fills `out`; returns the index of the first pair with a bad byte, or -1. Only the
+   * SIMD path may write over `text`: it checks each piece before copying it out, so the
+   * bad byte is still there to be named.
+   */
   private _cipher(text: Buffer, key: Buffer, out: Buffer): number {
     const n = text.length;
     const kernels = n >= SIMD_FROM ? getKernels() : null;

@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import { CHUNK_SIZE, FrameType, helloFrame, type Frame, type Role } from '../protocol.js';
 import { keyTooShort, readInto, type InputFile } from '../client/input-file.js';
 import { SymbolCheck } from '../client/symbol-check.js';
+import { BufferPool } from '../buffer-pool.js';
 
 export interface PadSourceOptions {
   role: Role;
@@ -32,6 +33,8 @@ export class PadSource extends Readable {
   private readonly _keyCheck: SymbolCheck | null;
   private _iterator: AsyncIterator<Buffer> | null = null;
   private _pending: Buffer | null = null;
+  /** Text and key chunks read from files; stream chunks come in buffers of their own. */
+  private readonly _pool = new BufferPool(CHUNK_SIZE);
 
   constructor(options: PadSourceOptions) {
     super({ objectMode: true, highWaterMark: 2 });
@@ -57,8 +60,15 @@ export class PadSource extends Readable {
     }
     const key = this._readKey(text.length);
     this.symbols += text.length;
-    this.push({ type: FrameType.TEXT, payload: text } satisfies Frame);
-    this.push({ type: FrameType.KEY, payload: key } satisfies Frame);
+    this.push(this._pooled(FrameType.TEXT, text));
+    this.push(this._pooled(FrameType.KEY, key));
+  }
+
+  /** A frame whose payload goes back to the pool once written, when it came from there. */
+  private _pooled(type: number, payload: Buffer): Frame {
+    const whole = Buffer.from(payload.buffer, payload.byteOffset, this._pool.size);
+    const pooled = payload.byteOffset === 0 && payload.buffer.byteLength === this._pool.size;
+    return { type, payload, release: pooled ? () => this._pool.give(whole) : undefined };
   }
 
   /** The next chunk of text symbols, or null at the end; never an empty chunk. */
@@ -67,7 +77,7 @@ export class PadSource extends Readable {
     if (symbols !== null) {
       const n = Math.min(CHUNK_SIZE, symbols - this.symbols);
       if (n === 0) return null;
-      const buf = Buffer.allocUnsafe(n);
+      const buf = this._pool.take().subarray(0, n);
       if (readFully(text, buf, this.symbols) < n) throw new Error(`${text.what} '${text.path}' changed while it was read`);
       return buf;
     }
@@ -96,7 +106,7 @@ export class PadSource extends Readable {
 
   private _readKey(n: number): Buffer {
     const { key, symbols } = this._options;
-    const buf = Buffer.allocUnsafe(n);
+    const buf = this._pool.take().subarray(0, n);
     const position = key.regular ? this.symbols : null;
     const got = readFully(key, buf, position);
     const keySymbols = this._keyCheck ? this._keyCheck.symbols(buf.subarray(0, got)).length : got;

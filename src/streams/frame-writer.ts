@@ -1,0 +1,32 @@
+// Writable: frames onto a socket, each payload handed back (release) once the kernel has it.
+import type { Socket } from 'node:net';
+import { Writable } from 'node:stream';
+import { HEADER_SIZE, type Frame } from '../protocol.js';
+
+/**
+ * What FrameEncoder piped into a socket does, for payloads that come from a BufferPool:
+ * a pipe cannot say when a chunk has left, and the socket's write callback can.
+ * Ends the socket's sending side when the frames end.
+ */
+export class FrameWriter extends Writable {
+  constructor(private readonly _socket: Socket) {
+    super({ objectMode: true, highWaterMark: 1 });
+  }
+
+  override _write(frame: Frame, _encoding: BufferEncoding, next: (err?: Error | null) => void): void {
+    const socket = this._socket;
+    const header = Buffer.allocUnsafe(HEADER_SIZE);
+    header[0] = frame.type;
+    header.writeUInt32BE(frame.payload.length, 1);
+    socket.cork();
+    socket.write(header);
+    const flowing = socket.write(frame.payload, frame.release);
+    socket.uncork();
+    if (flowing) next();
+    else socket.once('drain', () => next());
+  }
+
+  override _final(done: (err?: Error | null) => void): void {
+    this._socket.end(() => done());
+  }
+}
