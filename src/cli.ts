@@ -41,6 +41,10 @@ export function reason(err: unknown): string {
     ECONNRESET: 'connection reset',
     EPIPE: 'broken pipe',
     ETIMEDOUT: 'timed out',
+    ENOTFOUND: 'no such host',
+    EAI_AGAIN: 'the host name cannot be resolved now',
+    EADDRNOTAVAIL: 'no such local address',
+    EHOSTUNREACH: 'no route to host',
   };
   return (e.code && known[e.code]) || e.message || String(err);
 }

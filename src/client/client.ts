@@ -1,4 +1,5 @@
 // A client's whole job: check the files, stream them to the server, write the result to stdout.
+import { article } from '../words.js';
 import { createReadStream } from 'node:fs';
 import { connect } from 'node:net';
 import { pipeline } from 'node:stream';
@@ -27,6 +28,7 @@ const INPUT_FAULTS: ReadonlySet<number> = new Set([ErrorCode.BAD_TEXT, ErrorCode
 export function runClient(options: ClientOptions): void {
   const { program, direction, port } = options;
   const server = direction === 'encrypt' ? 'enc_server' : 'dec_server';
+  const where = options.host === '127.0.0.1' ? `on port ${port}` : `at ${options.host} port ${port}`;
   const text = openInput(direction === 'encrypt' ? 'text' : 'ciphertext', options.textPath);
   const key = openInput('key', options.keyPath);
   if (key.fd === 0) throw new UserError('the key cannot be stdin');
@@ -51,12 +53,12 @@ export function runClient(options: ClientOptions): void {
     if (sink.error) {
       const { code, message } = sink.error;
       if (code === ErrorCode.ROLE) {
-        fail(program, new UserError(`the server on port ${port} rejected ${program}: it is not a ${server}`, EXIT_SERVER));
+        fail(program, new UserError(`the server ${where} rejected ${program}: it is not ${article(server)} ${server}`, EXIT_SERVER));
       }
       fail(program, new UserError(`the server failed the job: ${message}`, INPUT_FAULTS.has(code) ? EXIT_INPUT : EXIT_SERVER));
     }
     const why = err ? reason(err) : 'the connection closed before the result was complete';
     const hint = (err as NodeJS.ErrnoException | undefined)?.code === 'ECONNREFUSED' ? ` (is ${server} running there?)` : '';
-    fail(program, new UserError(`cannot use the ${server} on port ${port}: ${why}${hint}`, EXIT_SERVER));
+    fail(program, new UserError(`cannot use the ${server} ${where}: ${why}${hint}`, EXIT_SERVER));
   });
 }

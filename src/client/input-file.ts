@@ -1,4 +1,5 @@
 // A client's text and key files: opening them, checking them, reading them in step.
+import { plural, textOf } from '../words.js';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { describeByte, findNonSymbol, NEWLINE } from '../alphabet.js';
 import { reason, UserError } from '../cli.js';
@@ -71,10 +72,10 @@ export function countSymbols(file: InputFile, limit: number): number {
 export function checkFiles(text: InputFile, key: InputFile): number {
   const symbols = countSymbols(text, text.size);
   const keySymbols = countSymbols(key, symbols);
-  if (keySymbols < symbols) throw keyTooShort(key, keySymbols, `a ${symbols}-symbol text`);
+  if (keySymbols < symbols) throw keyTooShort(key, keySymbols, textOf(symbols));
   return symbols;
 }
 
 export function keyTooShort(key: InputFile, keySymbols: number, text: string): UserError {
-  return new UserError(`key '${key.path}' is too short: ${keySymbols} symbols for ${text}`);
+  return new UserError(`key '${key.path}' is too short: ${plural(keySymbols, 'symbol')} for ${text}`);
 }

@@ -4,7 +4,13 @@ import { FrameType, HEADER_SIZE, MAX_CONTROL_PAYLOAD } from '../protocol.js';
 
 export type Hello =
   | { ok: true; version: number; role: number; /** bytes that came after the HELLO frame */ rest: Buffer }
-  | { ok: false; reason: string; /** nothing at all came: a port probe, not a fault */ empty?: boolean };
+  | {
+      ok: false;
+      reason: string;
+      /** nothing at all came: a port probe, not a fault */
+      empty?: boolean;
+      timedOut?: boolean;
+    };
 
 /** The HELLO at the start of `bytes`: undefined while it is incomplete. */
 export function parseHello(bytes: Buffer): Hello | undefined {
@@ -46,7 +52,7 @@ export function readHello(socket: Socket, timeoutMs: number): Promise<Hello> {
     const onEnd = (): void =>
       finish({ ok: false, reason: 'the connection closed before its HELLO', empty: bytes.length === 0 });
     const timer = setTimeout(
-      () => finish({ ok: false, reason: `no HELLO within ${timeoutMs} ms` }),
+      () => finish({ ok: false, reason: `no HELLO within ${timeoutMs} ms`, timedOut: true }),
       timeoutMs,
     );
     socket.on('data', onData).on('end', onEnd).on('error', onEnd).on('close', onEnd);

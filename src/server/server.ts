@@ -1,4 +1,5 @@
 // A server's main process: listens, reads each HELLO, and hands accepted sockets to a pool of workers.
+import { article, plural } from '../words.js';
 import { fork, type ChildProcess } from 'node:child_process';
 import { createServer, type Socket } from 'node:net';
 import type { Direction } from '../alphabet.js';
@@ -87,7 +88,7 @@ export function runServer(options: ServerOptions): void {
   const report = (peer: string, job: JobReport): void => {
     if (job.outcome === 'ok' && !options.verbose) return;
     const what = job.outcome === 'ok' ? 'ok' : `${job.outcome === 'fault' ? 'failed' : 'broken'}: ${job.detail ?? 'unknown'}`;
-    log(`${peer}: ${job.received} bytes in, ${job.symbols} symbols out, ${job.ms} ms, ${what}`);
+    log(`${peer}: ${ROLE_NAMES[role]}, ${job.received} bytes in, ${plural(job.symbols, 'symbol')} out, ${job.ms} ms, ${what}`);
   };
 
   const dispatch = (): void => {
@@ -123,14 +124,15 @@ export function runServer(options: ServerOptions): void {
     if (socket.destroyed) return;
     if (!hello.ok) {
       if (!hello.empty || options.verbose) log(`${peer}: dropped: ${hello.reason}`);
-      return reject(socket, ErrorCode.PROTOCOL, hello.reason);
+      return reject(socket, hello.timedOut ? ErrorCode.TIMEOUT : ErrorCode.PROTOCOL, hello.reason);
     }
     if (hello.version !== PROTOCOL_VERSION) {
       log(`${peer}: rejected: protocol version ${hello.version}`);
       return reject(socket, ErrorCode.VERSION, `protocol version ${hello.version} is not spoken here; this server speaks ${PROTOCOL_VERSION}`);
     }
     if (hello.role !== role) {
-      log(`${peer}: rejected: a ${ROLE_NAMES[hello.role] ?? `client of role ${hello.role}`} is not served here`);
+      const who = ROLE_NAMES[hello.role] ?? `client of role ${hello.role}`;
+      log(`${peer}: rejected: ${article(who)} ${who} is not served here`);
       return reject(socket, ErrorCode.ROLE, 'this server does not serve your role');
     }
     if (stopping) return reject(socket, ErrorCode.SHUTDOWN, 'the server is shutting down');

@@ -1,4 +1,5 @@
 // Transform: TEXT and KEY frames in, RESULT frames out as soon as both streams have bytes; END → DONE.
+import { plural, textOf } from '../words.js';
 import { Transform, type TransformCallback } from 'node:stream';
 import { cipherTable, describeByte, SIMD_FROM, VALUE, type Direction } from '../alphabet.js';
 import { getKernels, REGION } from '../simd/kernels.js';
@@ -146,7 +147,7 @@ export class Cipher extends Transform {
   private _end(): void {
     if (this._waitingBytes > 0 && this._waitingType === FrameType.TEXT) {
       const total = this.symbols + this._waitingBytes;
-      this._stop(errorFrame(ErrorCode.KEY_SHORT, `the key is too short: ${this.symbols} symbols for a ${total}-symbol text`));
+      this._stop(errorFrame(ErrorCode.KEY_SHORT, `the key is too short: ${plural(this.symbols, 'symbol')} for ${textOf(total)}`));
       return;
     }
     this._waiting = [];

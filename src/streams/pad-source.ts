@@ -1,4 +1,5 @@
 // Readable: a client's job as frames — HELLO, then TEXT and KEY read in step, then END.
+import { plural, textOf } from '../words.js';
 import { Readable } from 'node:stream';
 import { CHUNK_SIZE, FrameType, helloFrame, type Frame, type Role } from '../protocol.js';
 import { keyTooShort, readInto, type InputFile } from '../client/input-file.js';
@@ -111,7 +112,7 @@ export class PadSource extends Readable {
     const got = readFully(key, buf, position);
     const keySymbols = this._keyCheck ? this._keyCheck.symbols(buf.subarray(0, got)).length : got;
     if (keySymbols < n) {
-      const text = symbols === null ? `a text of at least ${this.symbols + n} symbols` : `a ${symbols}-symbol text`;
+      const text = symbols === null ? `a text of at least ${plural(this.symbols + n, 'symbol')}` : textOf(symbols);
       throw keyTooShort(key, this.symbols + keySymbols, text);
     }
     return buf;
