@@ -11,6 +11,7 @@ import { FrameWriter } from '../streams/frame-writer.js';
 import { MemoryKeeper } from '../streams/memory-keeper.js';
 import { PadSource } from '../streams/pad-source.js';
 import { ResultSink } from '../streams/result-sink.js';
+import { startProgress, wantProgress } from './progress.js';
 import { checkFiles, countSymbols, openInput } from './input-file.js';
 
 export interface ClientOptions {
@@ -20,6 +21,8 @@ export interface ClientOptions {
   keyPath: string;
   port: number;
   host: string;
+  /** true or false when asked for; undefined to decide by stderr and the input's size. */
+  progress?: boolean;
 }
 
 /** The server's error codes that blame the client's input rather than the service. */
@@ -43,11 +46,17 @@ export function runClient(options: ClientOptions): void {
     textStream: text.regular ? undefined : text.fd === 0 ? process.stdin : createReadStream('', { fd: text.fd }),
   });
   const sink = new ResultSink(process.stdout);
+  const stopProgress = wantProgress(options.progress, text.regular ? text.size : null, process.stderr.isTTY === true)
+    ? startProgress(program, symbols, () => sink.symbols)
+    : () => {};
   const socket = connect({ port, host: options.host, noDelay: true });
 
-  // The socket's failures are judged once, on the receiving side.
-  pipeline(source, new FrameWriter(socket), () => {});
+  // Every failure is judged once, on the receiving side, which a broken input also ends.
+  pipeline(source, new FrameWriter(socket), (err) => {
+    if (err) socket.destroy();
+  });
   pipeline(socket, new FrameDecoder({ partial: true }), new MemoryKeeper(), sink, (err) => {
+    stopProgress();
     if (source.failure) return fail(program, source.failure);
     if (sink.done) return void (process.exitCode = EXIT_OK);
     if (sink.error) {

@@ -21,6 +21,8 @@ export function clientMain(program: string, direction: Direction): void {
       positionals: [input, 'KEY', 'PORT'],
       options: {
         host: { type: 'string', arg: 'ADDR', help: "the server's address (default 127.0.0.1)" },
+        progress: { type: 'boolean', help: 'show a progress meter on stderr (default: on a terminal, over 16 MiB)' },
+        'no-progress': { type: 'boolean', help: 'never show the progress meter' },
       },
     },
     VERSION,
@@ -33,6 +35,7 @@ export function clientMain(program: string, direction: Direction): void {
       keyPath: positionals[1],
       port: parsePort(positionals[2]),
       host: (values.host as string | undefined) ?? '127.0.0.1',
+      progress: values['no-progress'] ? false : values.progress ? true : undefined,
     });
   } catch (err) {
     fail(program, err);

@@ -67,9 +67,10 @@ export class PadSource extends Readable {
 
   /** A frame whose payload goes back to the pool once written, when it came from there. */
   private _pooled(type: number, payload: Buffer): Frame {
-    const whole = Buffer.from(payload.buffer, payload.byteOffset, this._pool.size);
     const pooled = payload.byteOffset === 0 && payload.buffer.byteLength === this._pool.size;
-    return { type, payload, release: pooled ? () => this._pool.give(whole) : undefined };
+    if (!pooled) return { type, payload };
+    const whole = Buffer.from(payload.buffer, 0, this._pool.size);
+    return { type, payload, release: () => this._pool.give(whole) };
   }
 
   /** The next chunk of text symbols, or null at the end; never an empty chunk. */
