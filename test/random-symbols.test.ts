@@ -1,0 +1,118 @@
+// Properties of keygen's RandomSymbols readable: the count, the alphabet, the newline, uniformity.
+import assert from 'node:assert/strict';
+import t from 'tap';
+import fc from 'fast-check';
+import { RandomSymbols } from '../src/streams/random-symbols.js';
+import { ABC, collect, holds } from './helpers/streams.js';
+
+const NEWLINE = 0x0a;
+
+/** Index of the first byte of `buf` that is not one of the 27 symbols, or -1. */
+function firstNonSymbol(buf: Buffer): number {
+  const ok = new Uint8Array(256);
+  for (const ch of ABC) ok[ch.charCodeAt(0)] = 1;
+  return buf.findIndex((b) => ok[b] === 0);
+}
+
+async function draw(count: number): Promise<Buffer> {
+  return Buffer.concat(await collect<Buffer>(new RandomSymbols(count), 20_000));
+}
+
+/** Checks a whole keygen output of `count` symbols. */
+function assertKey(out: Buffer, count: number): void {
+  assert.equal(out.length, count + 1, `${count} symbols and a newline`);
+  assert.equal(out[count], NEWLINE, 'ends with a newline');
+  const bad = firstNonSymbol(out.subarray(0, count));
+  assert.equal(bad, -1, `byte ${bad} (0x${out[bad]?.toString(16)}) is not a symbol`);
+}
+
+/** Pearson's chi-square statistic of symbol counts against the uniform distribution. */
+function chiSquare(symbols: Iterable<number>): { statistic: number; n: number } {
+  const counts = new Array<number>(27).fill(0);
+  let n = 0;
+  for (const b of symbols) {
+    const v = ABC.indexOf(String.fromCharCode(b));
+    assert.ok(v >= 0, `byte ${b} is not a symbol`);
+    counts[v]++;
+    n++;
+  }
+  const e = n / 27;
+  return { statistic: counts.reduce((sum, c) => sum + (c - e) ** 2 / e, 0), n };
+}
+
+/** P(X > x) for X chi-square with an even number k of degrees of freedom (closed form). */
+function chiSquareTail(x: number, k: number): number {
+  let term = 1;
+  let sum = 1;
+  for (let i = 1; i < k / 2; i++) {
+    term *= x / 2 / i;
+    sum += term;
+  }
+  return Math.exp(-x / 2) * sum;
+}
+
+/** Critical value for 26 degrees of freedom: a uniform source exceeds it with probability about 2e-7. */
+const CRITICAL = 80;
+
+t.test('exactly N symbols and a newline', async (t) => {
+  for (const count of [0, 1, 65535, 65536, 65537, 200000]) {
+    const out = await draw(count);
+    t.equal(out.length, count + 1, `keygen ${count}: ${count + 1} bytes`);
+    t.equal(out[count], NEWLINE, `keygen ${count}: the last byte is a newline`);
+    t.equal(firstNonSymbol(out.subarray(0, count)), -1, `keygen ${count}: every other byte is a symbol`);
+  }
+
+  await holds(
+    t,
+    'any small N',
+    fc.asyncProperty(fc.integer({ min: 0, max: 3000 }), async (count) => assertKey(await draw(count), count)),
+    { numRuns: 100 },
+  );
+});
+
+t.test('a huge count streams: the first chunks come at once and the stream can be dropped', async (t) => {
+  const stream = new RandomSymbols(1e10);
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    chunks.push(chunk);
+    bytes += chunk.length;
+    if (bytes >= 300_000) break;
+  }
+  t.ok(stream.destroyed, 'breaking off destroys the stream');
+  t.ok(
+    chunks.every((c) => c.length <= 64 * 1024),
+    `chunks of at most 64 KiB (largest ${Math.max(...chunks.map((c) => c.length))})`,
+  );
+  const all = Buffer.concat(chunks);
+  t.equal(firstNonSymbol(all), -1, 'all symbols, no newline');
+  // Random bytes used twice would show as a stretch of symbols that comes back; any
+  // given 20-symbol stretch recurring by chance in 300 kB has odds below 1e-17.
+  const RUN = 20;
+  const seen = new Set<string>();
+  let repeats = 0;
+  for (let i = 0; i + RUN <= all.length; i++) {
+    const run = all.toString('latin1', i, i + RUN);
+    if (seen.has(run)) repeats++;
+    else seen.add(run);
+  }
+  t.equal(repeats, 0, `no ${RUN}-symbol stretch occurs twice in ${all.length} symbols`);
+});
+
+t.test('every symbol is equally likely', async (t) => {
+  t.ok(chiSquareTail(CRITICAL, 26) < 1e-6, `the critical value ${CRITICAL} is past p = 1e-6`);
+  t.ok(chiSquareTail(CRITICAL, 26) > 1e-8, `the critical value ${CRITICAL} is not absurdly loose`);
+
+  const out = await draw(270_000);
+  const { statistic, n } = chiSquare(out.subarray(0, -1));
+  t.equal(n, 270_000);
+  t.ok(statistic < CRITICAL, `chi-square ${statistic.toFixed(2)} over ${n} symbols is below ${CRITICAL}`);
+
+  // The same check on a modulo-biased source — every byte value taken mod 27, as a
+  // keygen without rejection sampling would — must fail, or the check has no teeth.
+  const biased: number[] = [];
+  for (let round = 0; round < 1056; round++) for (let b = 0; b < 256; b++) biased.push(ABC.charCodeAt(b % 27));
+  const bias = chiSquare(biased);
+  t.equal(bias.n, 270_336);
+  t.ok(bias.statistic > CRITICAL, `chi-square ${bias.statistic.toFixed(2)} of 'byte % 27' is above ${CRITICAL}`);
+});
