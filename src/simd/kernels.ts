@@ -24,6 +24,11 @@ export interface Kernels {
    */
   encrypt(t: number, k: number, o: number, n: number): number;
   decrypt(t: number, k: number, o: number, n: number): number;
+  /**
+   * Turns the random bytes memory[p, p + n) into symbols in place, byte b into symbol
+   * b mod 27, except that the bytes from 243 up (the biased tail) become 0.
+   */
+  symbols(p: number, n: number): void;
 }
 
 // --- opcodes ------------------------------------------------------------------------------
@@ -135,20 +140,42 @@ function cipherBody(direction: 'encrypt' | 'decrypt'): number[] {
   return [...vec([[2, I32], [5, V128]]), ...blockLoop(3, 4, 5, step, store), op.end];
 }
 
+function symbolsBody(): number[] {
+  // params p=0 n=1; local i=2 (i32); b=3 r=4 (v128)
+  // b mod 27 for b < 243 as four conditional subtractions of 216, 108, 54 and 27
+  const reduce = (c: number): number[] => [...get(4), ...get(4), ...splat(c), ...s(simd.sub), ...s(simd.minU), ...set(4)];
+  return [
+    ...vec([[1, I32], [2, V128]]),
+    op.block, VOID, op.loop, VOID,
+    ...get(2), ...get(1), op.i32GeU, op.brIf, 1,
+    ...get(0), ...get(2), op.i32Add,
+    ...load(0, 2), op.localTee, 3, ...set(4),
+    ...reduce(216), ...reduce(108), ...reduce(54), ...reduce(27),
+    ...splat(0x20), ...get(4), ...splat(0x41), ...s(simd.add), ...get(4), ...splat(26), ...s(simd.eq), ...s(simd.bitselect),
+    ...get(3), ...splat(243), ...s(simd.ltU), ...s(simd.and),
+    ...s(simd.store), 0, 0,
+    ...get(2), ...i32(16), op.i32Add, ...set(2),
+    op.br, 0, op.end, op.end,
+    op.end,
+  ];
+}
+
 function assemble(pages: number): Uint8Array<ArrayBuffer> {
   const scanType = [0x60, ...vec([[I32], [I32]]), ...vec([[I32]])];
   const cipherType = [0x60, ...vec([[I32], [I32], [I32], [I32]]), ...vec([[I32]])];
-  const bodies = [scanBody(), cipherBody('encrypt'), cipherBody('decrypt')];
+  const symbolsType = [0x60, ...vec([[I32], [I32]]), ...vec([])];
+  const bodies = [scanBody(), cipherBody('encrypt'), cipherBody('decrypt'), symbolsBody()];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, vec([scanType, cipherType])),
-    ...section(3, vec([[0], [1], [1]])),
+    ...section(1, vec([scanType, cipherType, symbolsType])),
+    ...section(3, vec([[0], [1], [1], [2]])),
     ...section(5, vec([[0x00, ...uleb(pages)]])),
     ...section(7, vec([
       [...name('memory'), 0x02, 0],
       [...name('scan'), 0x00, 0],
       [...name('encrypt'), 0x00, 1],
       [...name('decrypt'), 0x00, 2],
+      [...name('symbols'), 0x00, 3],
     ])),
     ...section(10, vec(bodies.map((body) => [...uleb(body.length), ...body]))),
   ]);
@@ -167,6 +194,7 @@ export function getKernels(): Kernels | null {
     scan: Kernels['scan'];
     encrypt: Kernels['encrypt'];
     decrypt: Kernels['decrypt'];
+    symbols: Kernels['symbols'];
   };
   return (kernels = {
     memory: Buffer.from(exports.memory.buffer),
@@ -176,5 +204,6 @@ export function getKernels(): Kernels | null {
     scan: exports.scan,
     encrypt: exports.encrypt,
     decrypt: exports.decrypt,
+    symbols: exports.symbols,
   });
 }

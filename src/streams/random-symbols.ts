@@ -2,6 +2,7 @@
 import { randomFillSync } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { ALPHABET, NEWLINE, SYMBOLS } from '../alphabet.js';
+import { getKernels, type Kernels } from '../simd/kernels.js';
 
 /** 243 = 9 × 27 is the largest multiple of 27 a byte can hold; bytes from 243 up are drawn again. */
 const ACCEPT_BELOW = 256 - (256 % SYMBOLS);
@@ -37,9 +38,36 @@ export class RandomSymbols extends Readable {
     }
     const n = Math.min(CHUNK, this._left);
     const out = Buffer.allocUnsafe(n);
-    this._fill(out);
+    const kernels = getKernels();
+    if (kernels) this._fillSimd(out, kernels);
+    else this._fill(out);
     this._left -= n;
     this.push(out);
+  }
+
+  /**
+   * Sixteen draws a step in the SIMD kernel, which leaves a 0 where a draw is rejected;
+   * each of those (one in twenty) is then drawn again, one at a time. Every symbol is
+   * still one accepted, unbiased draw, independent of the others.
+   */
+  private _fillSimd(out: Buffer, kernels: Kernels): void {
+    const { memory, a } = kernels;
+    randomFillSync(memory, a, out.length);
+    kernels.symbols(a, out.length);
+    memory.copy(out, 0, a, a + out.length);
+    for (let i = out.indexOf(REJECTED); i >= 0; i = out.indexOf(REJECTED, i + 1)) out[i] = this._drawOne();
+  }
+
+  private _drawOne(): number {
+    const random = this._random;
+    for (;;) {
+      if (this._randomAt === random.length) {
+        randomFillSync(random);
+        this._randomAt = 0;
+      }
+      const symbol = SYMBOL_OF_BYTE[random[this._randomAt++]];
+      if (symbol !== REJECTED) return symbol;
+    }
   }
 
   private _fill(out: Buffer): void {
