@@ -34,12 +34,25 @@ export function cipherTable(direction: Direction): Uint8Array {
 /** Below this many bytes the plain loop beats copying into the SIMD kernel's memory. */
 export const SIMD_FROM = 4096;
 
+/**
+ * A buffer of REGION bytes to read into and check: the SIMD kernel's own memory where
+ * there is one, which findNonSymbol checks where it lies, without a copy.
+ */
+export function scanBuffer(): Buffer {
+  const kernels = getKernels();
+  return kernels ? kernels.memory.subarray(kernels.a, kernels.a + REGION) : Buffer.allocUnsafe(REGION);
+}
+
 /** Index of the first byte in buf[start, end) that is not a symbol, or -1. */
 export function findNonSymbol(buf: Uint8Array, start = 0, end = buf.length): number {
   const kernels = end - start >= SIMD_FROM ? getKernels() : null;
   if (!kernels) {
     for (let i = start; i < end; i++) if (VALUE[buf[i]] < 0) return i;
     return -1;
+  }
+  if (buf.buffer === kernels.memory.buffer) {
+    const bad = kernels.scan(buf.byteOffset + start, end - start);
+    return bad < 0 ? -1 : start + bad;
   }
   for (let at = start; at < end; at += REGION) {
     const n = Math.min(REGION, end - at);

@@ -1,7 +1,7 @@
 // A client's text and key files: opening them, checking them, reading them in step.
 import { plural, textOf } from '../words.js';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { describeByte, findNonSymbol, NEWLINE } from '../alphabet.js';
+import { describeByte, findNonSymbol, NEWLINE, scanBuffer } from '../alphabet.js';
 import { reason, UserError } from '../cli.js';
 
 export interface InputFile {
@@ -45,14 +45,12 @@ export function readInto(file: InputFile, buf: Buffer, offset: number, length: n
   }
 }
 
-const SCAN_CHUNK = 1 << 20;
-
 /**
  * Checks bytes [0, limit) of a regular file and returns how many symbols it holds there:
  * `limit`, or fewer when the file ends sooner, in at most one final newline.
  */
 export function countSymbols(file: InputFile, limit: number): number {
-  const buf = Buffer.allocUnsafe(Math.max(1, Math.min(SCAN_CHUNK, limit)));
+  const buf = scanBuffer();
   let pos = 0;
   while (pos < limit) {
     const got = readInto(file, buf, 0, Math.min(buf.length, limit - pos), pos);
