@@ -13,6 +13,7 @@ import {
   SHUTDOWN_GRACE_MS,
   errorFrame,
 } from '../protocol.js';
+import { reason } from '../cli.js';
 import { readHello, thaw } from './handshake.js';
 import type { JobReport, ToMain, ToWorker } from './messages.js';
 
@@ -142,6 +143,9 @@ export function runServer(options: ServerOptions): void {
 
   const server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, (socket) => void accept(socket));
   server.on('error', (err: NodeJS.ErrnoException) => {
+    // Once listening, an error is a failed accept (out of descriptors, say): that
+    // connection is lost, and the server goes on.
+    if (server.listening) return log(`cannot accept a connection: ${reason(err)}`);
     const where = `${options.host}:${options.port}`;
     const why =
       err.code === 'EADDRINUSE' ? 'the port is in use'
