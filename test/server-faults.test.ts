@@ -1,0 +1,372 @@
+// Faults: clients and workers killed mid-job, the server stopped or killed under a job,
+// a reader that goes away, files that cannot be read, where the server listens, and what
+// a client of the wrong role learns.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { ErrorCode, FrameType, Role } from '../src/protocol.js';
+import { bin, freePort, run, startServer, type Server } from './helpers/programs.js';
+import {
+  canConnect,
+  childrenOf,
+  decodeFrames,
+  errorCode,
+  exchange,
+  frameTypes,
+  frame,
+  hello,
+  job,
+  model,
+  pgrepExact,
+  processState,
+  randomSymbols,
+  rawRoundTrip,
+  RawConnection,
+  runWithin,
+  startServerOn,
+  tempDir,
+  waitUntil,
+} from './helpers/wire.js';
+
+const BIG = 16 << 20;
+
+// The cases are independent (each has its own server): run two at a time.
+t.jobs = 2;
+
+interface Files {
+  dir: string;
+  small: string;
+  smallKey: string;
+  smallExpected: string;
+  big: string;
+  bigKey: string;
+}
+
+let files: Files;
+
+t.before(() => {
+  const dir = tempDir(t);
+  const text = randomSymbols(300);
+  const key = randomSymbols(300);
+  writeFileSync(join(dir, 'small'), `${text}\n`);
+  writeFileSync(join(dir, 'smallkey'), `${key}\n`);
+  writeFileSync(join(dir, 'big'), `${randomSymbols(BIG)}\n`);
+  writeFileSync(join(dir, 'bigkey'), `${randomSymbols(BIG)}\n`);
+  files = {
+    dir,
+    small: join(dir, 'small'),
+    smallKey: join(dir, 'smallkey'),
+    smallExpected: `${model('encrypt', text, key)}\n`,
+    big: join(dir, 'big'),
+    bigKey: join(dir, 'bigkey'),
+  };
+});
+
+/** A real enc_client job on the small files succeeds. */
+async function goodJob(t: Test, server: Server, what: string): Promise<void> {
+  const result = await run('enc_client', [files.small, files.smallKey, String(server.port)]);
+  t.equal(result.code, 0, `${what}: enc_client exits 0`);
+  t.equal(result.stdout.toString(), files.smallExpected, `${what}: with the right ciphertext`);
+}
+
+/** A client started on the big files, its stdout piped; resolves once its first output bytes arrive. */
+async function bigClient(t: Test, server: Server, args: string[] = []): Promise<{ child: ChildProcess; stderr: () => string; exit: Promise<[number | null, NodeJS.Signals | null]> }> {
+  const child = spawn(bin('enc_client'), [files.big, files.bigKey, String(server.port), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => void child.kill('SIGKILL'));
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exit = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  await once(child.stdout!, 'data');
+  child.stdout!.pause(); // the client now blocks on its stdout, and the server on the client: mid-stream
+  return { child, stderr: () => stderr, exit };
+}
+
+t.test('a client killed mid-stream frees its worker', async (t) => {
+  // One worker: the next job can only be served once the killed client's worker is free.
+  // Default timeouts: freed by the broken connection, not by the 30 s idle timeout.
+  const server = await startServer('enc_server', ['--workers', '1']);
+  t.teardown(() => server.stop());
+  const client = await bigClient(t, server);
+  client.child.kill('SIGKILL');
+  await client.exit;
+  const next = await runWithin('enc_client', [files.small, files.smallKey, String(server.port)], 10_000);
+  t.equal(next.code, 0, 'the next job is served');
+  t.equal(next.stdout.toString(), files.smallExpected, 'correctly');
+  t.ok(next.ms < 10_000, `in ${next.ms} ms, well inside the 30 s idle timeout`);
+  await waitUntil(() => /broken|failed/.test(server.stderr()), 5_000, 'a log line for the killed client').catch(() => {});
+  t.equal(server.stderr().split('\n').filter(Boolean).length, 1, 'one log line for the killed client');
+  t.same(childrenOf(server.child.pid!).length, 1, 'the worker is still there');
+});
+
+t.test('a client killed mid-stream: the pool is still five', async (t) => {
+  const server = await startServer('enc_server');
+  t.teardown(() => server.stop());
+  await waitUntil(() => childrenOf(server.child.pid!).length === 5, 10_000, 'five workers');
+  const workers = childrenOf(server.child.pid!);
+  const client = await bigClient(t, server);
+  client.child.kill('SIGKILL');
+  await client.exit;
+  await goodJob(t, server, 'after the kill');
+  t.same(childrenOf(server.child.pid!).sort(), workers.sort(), 'the same five workers');
+});
+
+t.test('a worker killed with SIGKILL is replaced', async (t) => {
+  const server = await startServer('enc_server');
+  t.teardown(() => server.stop());
+  const pid = server.child.pid!;
+  await waitUntil(() => childrenOf(pid).length === 5, 10_000, 'five workers');
+  const [victim] = childrenOf(pid);
+  process.kill(victim, 'SIGKILL');
+  await waitUntil(() => childrenOf(pid).length === 5 && !childrenOf(pid).includes(victim), 10_000, 'a fifth worker again');
+  t.pass('back to five workers');
+  t.equal(processState(victim), null, 'the killed worker is reaped, not a zombie');
+  const logged = new RegExp(`^enc_server: worker ${victim} was killed by SIGKILL; starting another$`, 'm');
+  await waitUntil(() => logged.test(server.stderr()), 5_000, 'the log line').catch(() => {});
+  t.match(server.stderr(), logged, 'the server logs it in one line');
+  await goodJob(t, server, 'after one worker was killed');
+
+  const all = childrenOf(pid);
+  for (const w of all) process.kill(w, 'SIGKILL');
+  await waitUntil(() => {
+    const now = childrenOf(pid);
+    return now.length === 5 && now.every((w) => !all.includes(w));
+  }, 10_000, 'five new workers');
+  t.pass('all five killed at once: five new workers');
+  t.same(all.map(processState), [null, null, null, null, null], 'none of them left a zombie');
+  await goodJob(t, server, 'after all five were killed');
+});
+
+t.test('a worker killed under a job: the client exits 2 with one line, the pool recovers', async (t) => {
+  const server = await startServer('enc_server');
+  t.teardown(() => server.stop());
+  const pid = server.child.pid!;
+  const client = await bigClient(t, server);
+  const workers = childrenOf(pid);
+  for (const w of workers) process.kill(w, 'SIGKILL'); // the one serving is among them
+  client.child.stdout!.resume();
+  const [code] = await client.exit;
+  t.equal(code, 2, 'the client exits 2');
+  t.match(client.stderr(), /^enc_client: error: [^\n]+\n$/, 'with a one-line message');
+  t.notOk(client.stderr().includes('    at '), 'and no stack trace');
+  await waitUntil(() => childrenOf(pid).length === 5, 10_000, 'five workers');
+  await goodJob(t, server, 'after the workers were replaced');
+});
+
+t.test('the server dying mid-stream: the client exits 2 with one line', async (t) => {
+  const server = await startServer('enc_server');
+  t.teardown(() => server.stop());
+  const pid = server.child.pid!;
+  const workers = childrenOf(pid);
+  const client = await bigClient(t, server);
+  process.kill(pid, 'SIGKILL');
+  client.child.stdout!.resume();
+  const [code] = await client.exit;
+  t.equal(code, 2, 'the client exits 2');
+  t.match(client.stderr(), /^enc_client: error: [^\n]+\n$/, 'with a one-line message');
+  t.notOk(client.stderr().includes('    at '), 'and no stack trace');
+  // Orphaned, the workers leave when their channel to the main process closes.
+  await waitUntil(() => workers.every((w) => processState(w) === null || processState(w) === 'Z'), 10_000, 'the workers to exit');
+  t.pass('the orphaned workers exit');
+});
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  t.test(`${signal}: the job in flight finishes, then the server exits 0 and leaves no worker`, async (t) => {
+    const server = await startServer('enc_server');
+    t.teardown(() => server.stop('SIGKILL'));
+    const pid = server.child.pid!;
+    await waitUntil(() => childrenOf(pid).length === 5, 10_000, 'five workers');
+    const workers = childrenOf(pid);
+    const text = randomSymbols(200_000);
+    const key = randomSymbols(200_000);
+    const keyFile = join(tempDir(t), 'key');
+    writeFileSync(keyFile, key);
+    // The text comes from stdin, so the job is in flight for as long as we hold stdin open.
+    const client = spawn(bin('enc_client'), ['-', keyFile, String(server.port)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    t.teardown(() => void client.kill('SIGKILL'));
+    const out: Buffer[] = [];
+    let stderr = '';
+    client.stdout!.on('data', (chunk: Buffer) => out.push(chunk));
+    client.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const clientExit = once(client, 'exit');
+    client.stdin!.write(text.slice(0, 1000));
+    await waitUntil(() => out.length > 0, 10_000, 'the first ciphertext bytes');
+
+    const serverExit = once(server.child, 'exit');
+    server.child.kill(signal);
+    await waitUntil(async () => !(await canConnect(server.port)), 5_000, 'the port to close');
+    t.pass('the server stops accepting connections');
+    t.equal(server.child.exitCode, null, 'but does not exit while the job is in flight');
+
+    client.stdin!.end(`${text.slice(1000)}\n`);
+    const [clientCode] = await clientExit;
+    t.equal(clientCode, 0, 'the job in flight finishes: exit 0');
+    t.equal(Buffer.concat(out).toString(), `${model('encrypt', text, key)}\n`, 'with the whole, right ciphertext');
+    t.equal(stderr, '', 'and nothing on stderr');
+
+    const [code] = await serverExit;
+    t.equal(code, 0, 'then the server exits 0');
+    t.same(childrenOf(pid), [], 'no process is left with the server as its parent');
+    t.same(workers.map(processState), workers.map(() => null), 'every worker is gone and reaped (no zombie)');
+  });
+}
+
+t.test('SIGTERM: a queued client gets ERROR SHUTDOWN; a stalled job is cut after the grace time', async (t) => {
+  const GRACE = 500;
+  const server = await startServer('enc_server', ['--workers', '1'], { OTP_SHUTDOWN_GRACE_MS: String(GRACE) });
+  t.teardown(() => server.stop('SIGKILL'));
+  const pid = server.child.pid!;
+  const busy = new RawConnection(server.port);
+  t.teardown(() => busy.destroy());
+  await busy.connected;
+  busy.socket.write(Buffer.concat([hello(), frame(FrameType.TEXT, 'AB'), frame(FrameType.KEY, 'CD')])); // and no END
+  await waitUntil(async () => (await busy.frames()).frames.length > 0, 10_000, 'the RESULT of the busy job');
+  const queued = new RawConnection(server.port);
+  t.teardown(() => queued.destroy());
+  await queued.connected;
+  queued.socket.write(hello());
+  // A barrier: once the main process has answered a later connection, it has read the
+  // HELLO that was in its socket before that connection was made, and queued it.
+  const barrier = await exchange(server.port, [Buffer.from('not a frame')]);
+  t.equal(errorCode(barrier), ErrorCode.PROTOCOL, 'the barrier connection is answered');
+  const workers = childrenOf(pid);
+  const exit = once(server.child, 'exit');
+  const stopped = Date.now();
+  server.child.kill('SIGTERM');
+  await queued.ended;
+  const { frames } = await queued.frames();
+  t.same(frames.map((f) => f.type), [FrameType.ERROR], 'the queued client gets one ERROR frame and nothing else');
+  t.equal(frames[0]?.payload[0], ErrorCode.SHUTDOWN, 'code SHUTDOWN');
+  const [code] = await exit;
+  const took = Date.now() - stopped;
+  t.equal(code, 0, 'the server exits 0');
+  t.ok(took >= GRACE - 50 && took < GRACE + 5_000, `after the grace time, the stalled job cut (${took} ms)`);
+  await Promise.race([busy.ended, busy.closed]);
+  t.pass('the stalled connection is closed');
+  t.same(workers.map(processState), [null], 'the worker is gone');
+});
+
+t.test('pgrep -x finds the servers and their workers by name', async (t) => {
+  const [enc, dec] = await Promise.all([startServer('enc_server'), startServer('dec_server')]);
+  t.teardown(() => enc.stop());
+  t.teardown(() => dec.stop());
+  for (const [name, server] of [['enc_server', enc], ['dec_server', dec]] as const) {
+    const pid = server.child.pid!;
+    await waitUntil(() => childrenOf(pid).length === 5, 10_000, `five ${name} workers`);
+    // A forked worker takes its name when its code starts running: poll for that.
+    const named = (): boolean => {
+      const found = pgrepExact(name);
+      return found.includes(pid) && childrenOf(pid).every((w) => found.includes(w));
+    };
+    await waitUntil(named, 10_000, `pgrep -x ${name} to find all`).catch(() => {});
+    const found = pgrepExact(name);
+    t.ok(found.includes(pid), `pgrep -x ${name} finds the main process`);
+    t.same(childrenOf(pid).filter((w) => found.includes(w)).length, 5, `and its five workers`);
+  }
+});
+
+t.test('enc_client | head -c 10: the client exits quietly', async (t) => {
+  const server = await startServer('enc_server', ['--workers', '1']);
+  t.teardown(() => server.stop());
+  const client = spawn(bin('enc_client'), [files.big, files.bigKey, String(server.port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => void client.kill('SIGKILL'));
+  let stderr = '';
+  client.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exit = once(client, 'exit');
+  let got = 0;
+  await new Promise<void>((resolve) => {
+    client.stdout!.on('data', (chunk: Buffer) => {
+      got += chunk.length;
+      if (got >= 10) {
+        client.stdout!.destroy(); // the reader goes away, like head after 10 bytes
+        resolve();
+      }
+    });
+  });
+  const [code, signal] = await exit;
+  t.equal(signal, null, 'not killed by a signal');
+  t.equal(code, 0, 'exit 0');
+  t.equal(stderr, '', 'nothing on stderr');
+  await goodJob(t, server, 'the server afterwards');
+});
+
+t.test('files that cannot be read: exit 1, one line', async (t) => {
+  const server = await startServer('enc_server', ['--workers', '1']);
+  t.teardown(() => server.stop());
+  const dir = tempDir(t);
+  const folder = join(dir, 'folder');
+  mkdirSync(folder);
+  const missing = join(dir, 'missing');
+  const cases: [string, string[], string][] = [
+    ['missing text', [missing, files.smallKey], missing],
+    ['missing key', [files.small, missing], missing],
+    ['directory as text', [folder, files.smallKey], folder],
+    ['directory as key', [files.small, folder], folder],
+  ];
+  if (process.getuid?.() === 0) {
+    // root reads a chmod 000 file anyway: the unreadable-by-permission case cannot be made here.
+    t.comment('running as root: the chmod 000 case is skipped');
+  } else {
+    const locked = join(dir, 'locked');
+    writeFileSync(locked, 'ABC\n', { mode: 0o000 });
+    cases.push(['unreadable text', [locked, files.smallKey], locked]);
+  }
+  for (const [what, args, name] of cases) {
+    const result = await run('enc_client', [...args, String(server.port)]);
+    t.equal(result.code, 1, `${what}: exit 1`);
+    t.equal(result.stdout.length, 0, `${what}: nothing on stdout`);
+    t.match(result.stderr, /^enc_client: error: [^\n]+\n$/, `${what}: one line on stderr`);
+    t.ok(result.stderr.includes(name), `${what}: it names the file`);
+  }
+  t.equal(server.stderr(), '', 'the server never heard of them');
+});
+
+t.test('servers listen on loopback only by default; --host picks the address', async (t) => {
+  const server = await startServer('enc_server', ['--workers', '1']);
+  t.teardown(() => server.stop());
+  const outside = Object.values(networkInterfaces())
+    .flat()
+    .find((a) => a && a.family === 'IPv4' && !a.internal);
+  if (outside) {
+    t.notOk(await canConnect(server.port, outside.address), `nothing answers on ${outside.address}:${server.port}`);
+    t.ok(await canConnect(server.port, '127.0.0.1'), 'while 127.0.0.1 answers');
+  } else {
+    t.comment('no non-loopback IPv4 address on this machine: the default-address check is skipped');
+  }
+
+  const port = await freePort();
+  const other = await startServerOn('enc_server', '127.0.0.2', port, ['--workers', '1']);
+  t.teardown(() => other.stop());
+  t.notOk(await canConnect(port, '127.0.0.1'), '--host 127.0.0.2: nothing on 127.0.0.1');
+  await rawRoundTrip(port, 20).then(
+    () => t.fail('a job reached 127.0.0.1'),
+    () => t.pass('no job on 127.0.0.1'),
+  );
+  const result = await run('enc_client', [files.small, files.smallKey, String(port), '--host', '127.0.0.2']);
+  t.equal(result.code, 0, 'enc_client --host 127.0.0.2 is served there');
+  t.equal(result.stdout.toString(), files.smallExpected, 'correctly');
+});
+
+t.test('a client of the wrong role gets the rejection and nothing else', async (t) => {
+  // One worker each is enough here: the rejection comes from the main process.
+  const [enc, dec] = await Promise.all([startServer('enc_server', ['--workers', '1']), startServer('dec_server', ['--workers', '1'])]);
+  t.teardown(() => enc.stop());
+  t.teardown(() => dec.stop());
+  for (const [server, role, name] of [
+    [enc, Role.DECRYPT, 'a dec_client at the enc_server'],
+    [dec, Role.ENCRYPT, 'an enc_client at the dec_server'],
+  ] as const) {
+    const reply = await exchange(server.port, job('HELLO WORLD', 'SECRET KEYS', role));
+    t.same(frameTypes(reply), [FrameType.ERROR], `${name}: one ERROR frame`);
+    t.equal(errorCode(reply), ErrorCode.ROLE, `${name}: code ROLE`);
+    const only = await decodeFrames(reply.bytes);
+    t.equal(reply.bytes.length, 5 + only.frames[0].payload.length, `${name}: not one byte more`);
+    t.equal(reply.frames[0].payload.subarray(1).toString(), 'this server does not serve your role', `${name}: a message that says no more`);
+  }
+  const wrong = await run('dec_client', [files.small, files.smallKey, String(enc.port)]);
+  t.equal(wrong.code, 2, 'dec_client at an enc_server exits 2');
+  t.equal(wrong.stdout.length, 0, 'with nothing on stdout');
+  t.match(wrong.stderr, /^dec_client: error: [^\n]*rejected[^\n]*\n$/, 'and one line saying it was rejected');
+});
