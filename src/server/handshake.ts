@@ -1,16 +1,10 @@
-// Reads a connection's HELLO frame in the server's main process, before any worker is spent on it.
+// Reads the opening of a connection (HELLO, then the job's first byte) in the server's main process.
 import type { Socket } from 'node:net';
-import { FrameType, HEADER_SIZE, MAX_CONTROL_PAYLOAD } from '../protocol.js';
+import { ErrorCode, FrameType, HEADER_SIZE, MAX_CONTROL_PAYLOAD } from '../protocol.js';
 
 export type Hello =
   | { ok: true; version: number; role: number; /** bytes that came after the HELLO frame */ rest: Buffer }
-  | {
-      ok: false;
-      reason: string;
-      /** nothing at all came: a port probe, not a fault */
-      empty?: boolean;
-      timedOut?: boolean;
-    };
+  | { ok: false; reason: string };
 
 /** The HELLO at the start of `bytes`: undefined while it is incomplete. */
 export function parseHello(bytes: Buffer): Hello | undefined {
@@ -30,31 +24,63 @@ export function parseHello(bytes: Buffer): Hello | undefined {
   };
 }
 
+export interface Opening {
+  /** Bytes after the HELLO frame: the start of the job. */
+  rest: Buffer;
+}
+
+export interface Refusal {
+  code: ErrorCode;
+  reason: string;
+  /** Nothing at all came: a port probe, not a fault. */
+  empty?: boolean;
+  /** What the server's log says, where it says more than the client is told. */
+  logLine?: string;
+}
+
 /**
- * Reads from a paused socket until its HELLO is complete. A socket with a good HELLO is
- * left frozen: its handle reads nothing more in this process, so that no byte is read
- * here and lost when the socket moves to a worker.
+ * Reads the opening of a connection in the main process: its HELLO within `helloMs`,
+ * which `judge` accepts or refuses, then the first byte of the job within `jobMs`, so that
+ * a client that says HELLO and nothing more costs a descriptor here and never a worker.
+ * An accepted socket is left frozen: its handle reads nothing more in this process, so
+ * that no byte is read here and lost when the socket moves to a worker.
  */
-export function readHello(socket: Socket, timeoutMs: number): Promise<Hello> {
+export function readOpening(
+  socket: Socket,
+  helloMs: number,
+  jobMs: number,
+  judge: (version: number, role: number) => Refusal | null,
+): Promise<Opening | Refusal> {
   return new Promise((resolve) => {
     let bytes: Buffer = Buffer.alloc(0);
-    const finish = (hello: Hello): void => {
+    let helloSeen = false;
+    const finish = (result: Opening | Refusal): void => {
       clearTimeout(timer);
       socket.off('data', onData).off('end', onEnd).off('error', onEnd).off('close', onEnd);
-      if (hello.ok) freeze(socket);
-      resolve(hello);
+      if ('rest' in result) freeze(socket);
+      resolve(result);
     };
     const onData = (chunk: Buffer): void => {
       bytes = bytes.length === 0 ? chunk : Buffer.concat([bytes, chunk]);
       const hello = parseHello(bytes);
-      if (hello) finish(hello);
+      if (!hello) return;
+      if (!hello.ok) return finish({ code: ErrorCode.PROTOCOL, reason: hello.reason });
+      if (!helloSeen) {
+        helloSeen = true;
+        const refusal = judge(hello.version, hello.role);
+        if (refusal) return finish(refusal);
+      }
+      if (hello.rest.length > 0) return finish({ rest: hello.rest });
+      clearTimeout(timer);
+      timer = setTimeout(() => finish({ code: ErrorCode.TIMEOUT, reason: `no job within ${jobMs} ms of the HELLO` }), jobMs);
     };
     const onEnd = (): void =>
-      finish({ ok: false, reason: 'the connection closed before its HELLO', empty: bytes.length === 0 });
-    const timer = setTimeout(
-      () => finish({ ok: false, reason: `no HELLO within ${timeoutMs} ms`, timedOut: true }),
-      timeoutMs,
-    );
+      finish({
+        code: ErrorCode.PROTOCOL,
+        reason: helloSeen ? 'the connection closed after its HELLO' : 'the connection closed before its HELLO',
+        empty: bytes.length === 0,
+      });
+    let timer = setTimeout(() => finish({ code: ErrorCode.TIMEOUT, reason: `no HELLO within ${helloMs} ms` }), helloMs);
     socket.on('data', onData).on('end', onEnd).on('error', onEnd).on('close', onEnd);
     socket.resume();
   });
@@ -78,5 +104,8 @@ function freeze(socket: Socket): void {
 /** Lets a frozen socket read again, to drain it before closing. */
 export function thaw(socket: Socket): void {
   Reflect.deleteProperty(socket, '_read');
+  // The no-op _read left the stream believing a read is under way, which would keep
+  // resume() from ever starting the handle again.
+  (socket as unknown as { _readableState: { reading: boolean } })._readableState.reading = false;
   socket.resume();
 }

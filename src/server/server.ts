@@ -7,6 +7,7 @@ import { encodeFrame } from '../streams/frame-encoder.js';
 import {
   ErrorCode,
   HANDSHAKE_TIMEOUT_MS,
+  IDLE_TIMEOUT_MS,
   LINGER_MS,
   PROTOCOL_VERSION,
   Role,
@@ -14,7 +15,7 @@ import {
   errorFrame,
 } from '../protocol.js';
 import { reason } from '../cli.js';
-import { readHello, thaw } from './handshake.js';
+import { readOpening, thaw, type Refusal } from './handshake.js';
 import type { JobReport, ToMain, ToWorker } from './messages.js';
 
 export interface ServerOptions {
@@ -115,29 +116,39 @@ export function runServer(options: ServerOptions): void {
     setTimeout(() => socket.destroy(), LINGER_MS).unref();
   };
 
+  const judge = (version: number, clientRole: number): Refusal | null => {
+    if (version !== PROTOCOL_VERSION) {
+      return {
+        code: ErrorCode.VERSION,
+        reason: `protocol version ${version} is not spoken here; this server speaks ${PROTOCOL_VERSION}`,
+        logLine: `rejected: protocol version ${version}`,
+      };
+    }
+    if (clientRole !== role) {
+      const who = ROLE_NAMES[clientRole] ?? `client of role ${clientRole}`;
+      return {
+        code: ErrorCode.ROLE,
+        reason: 'this server does not serve your role',
+        logLine: `rejected: ${article(who)} ${who} is not served here`,
+      };
+    }
+    return null;
+  };
+
   const accept = async (socket: Socket): Promise<void> => {
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
     socket.on('error', () => {}); // every failure is seen and logged through the handshake or the worker
     if (stopping) return void socket.destroy();
     handshaking.add(socket);
-    const hello = await readHello(socket, HANDSHAKE_TIMEOUT_MS);
+    const opening = await readOpening(socket, HANDSHAKE_TIMEOUT_MS, IDLE_TIMEOUT_MS, judge);
     handshaking.delete(socket);
     if (socket.destroyed) return;
-    if (!hello.ok) {
-      if (!hello.empty || options.verbose) log(`${peer}: dropped: ${hello.reason}`);
-      return reject(socket, hello.timedOut ? ErrorCode.TIMEOUT : ErrorCode.PROTOCOL, hello.reason);
-    }
-    if (hello.version !== PROTOCOL_VERSION) {
-      log(`${peer}: rejected: protocol version ${hello.version}`);
-      return reject(socket, ErrorCode.VERSION, `protocol version ${hello.version} is not spoken here; this server speaks ${PROTOCOL_VERSION}`);
-    }
-    if (hello.role !== role) {
-      const who = ROLE_NAMES[hello.role] ?? `client of role ${hello.role}`;
-      log(`${peer}: rejected: ${article(who)} ${who} is not served here`);
-      return reject(socket, ErrorCode.ROLE, 'this server does not serve your role');
+    if (!('rest' in opening)) {
+      if (!opening.empty || options.verbose) log(`${peer}: ${opening.logLine ?? `dropped: ${opening.reason}`}`);
+      return reject(socket, opening.code, opening.reason);
     }
     if (stopping) return reject(socket, ErrorCode.SHUTDOWN, 'the server is shutting down');
-    queue.push({ socket, peer, rest: hello.rest });
+    queue.push({ socket, peer, rest: opening.rest });
     dispatch();
   };
 
