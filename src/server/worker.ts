@@ -39,8 +39,9 @@ function serve(socket: Socket, direction: Direction, rest: Buffer, finish: (repo
   if (rest.length > 0) socket.unshift(rest);
 
   const cipher = new Cipher(direction, CIPHER_WINDOW, true);
+  let lingering: NodeJS.Timeout | undefined;
   const linger = (): void => {
-    setTimeout(() => socket.destroy(), LINGER_MS).unref();
+    lingering ??= setTimeout(() => socket.destroy(), LINGER_MS).unref();
   };
   socket.setTimeout(IDLE_TIMEOUT_MS, () => {
     // The fault goes down the pipeline like any other, behind the frames already sent.
@@ -53,6 +54,9 @@ function serve(socket: Socket, direction: Direction, rest: Buffer, finish: (repo
   socket.once('finish', linger);
 
   pipeline(socket, new FrameDecoder({ partial: true }), cipher, new MemoryKeeper(), new FrameEncoder(), socket, (err) => {
+    // A pending timer would hold the job's whole pipeline in memory until it fired.
+    socket.setTimeout(0);
+    clearTimeout(lingering);
     socket.destroy();
     const fault = cipher.fault;
     finish({

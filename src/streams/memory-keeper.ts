@@ -1,11 +1,7 @@
 // Pass-through stage that keeps a streaming process's memory flat: frees dead buffers while young.
 import { Transform, type TransformCallback } from 'node:stream';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { collectGarbage } from '../gc.js';
 import type { Frame } from '../protocol.js';
-
-type Gc = (options: { type: 'minor'; execution: 'sync' }) => void;
-let gc: Gc | undefined;
 
 /**
  * Node gives every socket read a new buffer, and V8 frees the memory behind dead buffers
@@ -21,17 +17,13 @@ export class MemoryKeeper extends Transform {
 
   constructor(private readonly _interval = 4 << 20) {
     super({ objectMode: true });
-    if (!gc) {
-      setFlagsFromString('--expose-gc');
-      gc = runInNewContext('gc') as Gc;
-    }
   }
 
   override _transform(frame: Frame, _encoding: BufferEncoding, done: TransformCallback): void {
     this._since += frame.payload.length;
     if (this._since >= this._interval) {
       this._since = 0;
-      gc!({ type: 'minor', execution: 'sync' });
+      collectGarbage('minor');
     }
     done(null, frame);
   }
