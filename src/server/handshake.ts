@@ -101,11 +101,13 @@ function freeze(socket: Socket): void {
   }
 }
 
-/** Lets a frozen socket read again, to drain it before closing. */
+/** Lets a socket read again, frozen or not, to drain it before closing. */
 export function thaw(socket: Socket): void {
-  Reflect.deleteProperty(socket, '_read');
-  // The no-op _read left the stream believing a read is under way, which would keep
-  // resume() from ever starting the handle again.
-  (socket as unknown as { _readableState: { reading: boolean } })._readableState.reading = false;
+  if (Object.hasOwn(socket, '_read')) {
+    Reflect.deleteProperty(socket, '_read');
+    // The no-op _read left the stream believing a read is under way, which would keep
+    // resume() from ever starting the handle again.
+    (socket as unknown as { _readableState: { reading: boolean } })._readableState.reading = false;
+  }
   socket.resume();
 }

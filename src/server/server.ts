@@ -141,8 +141,8 @@ export function runServer(options: ServerOptions): void {
     if (stopping) return void socket.destroy();
     handshaking.add(socket);
     const opening = await readOpening(socket, HANDSHAKE_TIMEOUT_MS, IDLE_TIMEOUT_MS, judge);
-    handshaking.delete(socket);
-    if (socket.destroyed) return;
+    // Gone from the set: a shutdown has already answered it.
+    if (!handshaking.delete(socket) || socket.destroyed) return;
     if (!('rest' in opening)) {
       if (!opening.empty || options.verbose) log(`${peer}: ${opening.logLine ?? `dropped: ${opening.reason}`}`);
       return reject(socket, opening.code, opening.reason);
@@ -174,8 +174,9 @@ export function runServer(options: ServerOptions): void {
     }
     stopping = true;
     server.close();
-    for (const socket of handshaking) socket.destroy();
-    for (const { socket } of queue.splice(0)) reject(socket, ErrorCode.SHUTDOWN, 'the server is shutting down');
+    const waiting = [...handshaking, ...queue.splice(0).map((job) => job.socket)];
+    handshaking.clear();
+    for (const socket of waiting) reject(socket, ErrorCode.SHUTDOWN, 'the server is shutting down');
     for (const worker of workers) if (worker.job === null) worker.child.disconnect();
     if (workers.size === 0) process.exit(0);
     setTimeout(() => {
