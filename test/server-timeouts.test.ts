@@ -64,6 +64,20 @@ t.test('short timeouts from the environment', async (t) => {
     }
   });
 
+  await t.test('a HELLO with no job after it is closed after the idle timeout, by the main process', async (t) => {
+    const server = await startServer('enc_server', ['--workers', '1'], IDLE_ENV);
+    t.teardown(() => server.stop());
+    const before = server.stderr().length;
+    const reply = await exchange(server.port, [hello()], { after: 'hold' });
+    t.ok(reply.endedByServer, 'the server closes it');
+    t.ok(reply.ms >= IDLE_MS - 10, `not before ${IDLE_MS} ms (${reply.ms} ms)`);
+    t.same(frameTypes(reply), [ERROR], 'one ERROR frame');
+    t.equal(errorCode(reply), ErrorCode.TIMEOUT, 'code TIMEOUT');
+    t.match(reply.frames[0]?.payload.subarray(1).toString(), `no job within ${IDLE_MS} ms`, 'the message names the wait');
+    await waitUntil(() => linesFor(server.stderr().slice(before), reply.localPort).length > 0, 5_000, 'log line');
+    t.equal(linesFor(server.stderr().slice(before), reply.localPort).length, 1, 'one log line');
+  });
+
   await t.test('a client that stalls mid-job gets a TIMEOUT frame and is closed', async (t) => {
     const server = await startServer('enc_server', [], IDLE_ENV);
     t.teardown(() => server.stop());
@@ -140,11 +154,13 @@ t.test('twenty idle connections do not hold up a real client (default timeouts)'
   t.teardown(() => server.stop());
   const files = jobFiles(t);
 
-  // Ten send nothing; ten send the first byte of a HELLO and stop.
+  // Ten send nothing; five send the first byte of a HELLO and stop; five send a whole
+  // HELLO and nothing after it, as many as there are workers.
   const idle = Array.from({ length: 20 }, () => new RawConnection(server.port));
   t.teardown(() => idle.forEach((c) => c.destroy()));
   await Promise.all(idle.map((c) => c.connected));
-  idle.slice(10).forEach((c) => c.socket.write(Buffer.from([FrameType.HELLO])));
+  idle.slice(10, 15).forEach((c) => c.socket.write(Buffer.from([FrameType.HELLO])));
+  idle.slice(15).forEach((c) => c.socket.write(hello()));
   let droppedEarly = 0;
   idle.forEach((c) => void Promise.race([c.ended, c.closed]).then(() => droppedEarly++));
 
