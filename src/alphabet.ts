@@ -35,12 +35,13 @@ export function cipherTable(direction: Direction): Uint8Array {
 export const SIMD_FROM = 4096;
 
 /**
- * A buffer of REGION bytes to read into and check: the SIMD kernel's own memory where
- * there is one, which findNonSymbol checks where it lies, without a copy.
+ * A buffer to read up to `bytes` into, REGION bytes at most, and check: for a large input
+ * the SIMD kernel's own memory, which findNonSymbol checks where it lies, without a copy;
+ * for a small one a plain buffer, so that a short job never builds the kernel.
  */
-export function scanBuffer(): Buffer {
-  const kernels = getKernels();
-  return kernels ? kernels.memory.subarray(kernels.a, kernels.a + REGION) : Buffer.allocUnsafe(REGION);
+export function scanBuffer(bytes: number): Buffer {
+  const kernels = bytes >= SIMD_FROM ? getKernels() : null;
+  return kernels ? kernels.memory.subarray(kernels.a, kernels.a + REGION) : Buffer.allocUnsafe(Math.min(bytes, REGION));
 }
 
 /** Index of the first byte in buf[start, end) that is not a symbol, or -1. */

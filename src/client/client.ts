@@ -49,6 +49,9 @@ export function runClient(options: ClientOptions): void {
   const stopProgress = wantProgress(options.progress, text.regular ? text.size : null, process.stderr.isTTY === true)
     ? startProgress(program, symbols, () => sink.symbols)
     : () => {};
+  process.once('exit', stopProgress);
+  // Done: no need to wait for the server's end of the connection to close as well.
+  sink.once('complete', () => process.exit(EXIT_OK));
   const socket = connect({ port, host: options.host, noDelay: true });
 
   // Every failure is judged once, on the receiving side, which a broken input also ends.

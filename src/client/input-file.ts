@@ -50,7 +50,7 @@ export function readInto(file: InputFile, buf: Buffer, offset: number, length: n
  * `limit`, or fewer when the file ends sooner, in at most one final newline.
  */
 export function countSymbols(file: InputFile, limit: number): number {
-  const buf = scanBuffer();
+  const buf = scanBuffer(limit);
   let pos = 0;
   while (pos < limit) {
     const got = readInto(file, buf, 0, Math.min(buf.length, limit - pos), pos);

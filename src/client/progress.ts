@@ -35,7 +35,10 @@ export function startProgress(program: string, total: number | null, count: () =
   };
   const timer = setInterval(draw, everyMs).unref();
   draw();
+  let stopped = false;
   return () => {
+    if (stopped) return;
+    stopped = true;
     clearInterval(timer);
     process.stderr.write('\r\x1b[K');
   };

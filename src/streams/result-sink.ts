@@ -10,6 +10,7 @@ export interface ServerError {
 /**
  * Ends quietly after DONE or an ERROR frame; which of the two came (or neither, when
  * the connection ended early) is for the client to judge from `done` and `error`.
+ * Emits 'complete' once the newline after DONE has been written out.
  */
 export class ResultSink extends Writable {
   done = false;
@@ -28,7 +29,10 @@ export class ResultSink extends Writable {
         return this._emit(frame.payload, next);
       case FrameType.DONE:
         this.done = true;
-        return this._emit(Buffer.from('\n'), next);
+        // 'complete' once the output has taken the last byte: the job is over, whatever
+        // the connection still does.
+        this._out.write('\n', () => this.emit('complete'));
+        return next();
       case FrameType.ERROR:
         this.error = parseError(frame.payload);
         return next();
