@@ -26,7 +26,6 @@ import {
   rawRoundTrip,
   RawConnection,
   runWithin,
-  startServerOn,
   tempDir,
   waitUntil,
 } from './helpers/wire.js';
@@ -337,7 +336,7 @@ t.test('servers listen on loopback only by default; --host picks the address', a
   }
 
   const port = await freePort();
-  const other = await startServerOn('enc_server', '127.0.0.2', port, ['--workers', '1']);
+  const other = await startServer('enc_server', ['--workers', '1'], {}, { host: '127.0.0.2', port });
   t.teardown(() => other.stop());
   t.notOk(await canConnect(port, '127.0.0.1'), '--host 127.0.0.2: nothing on 127.0.0.1');
   await rawRoundTrip(port, 20).then(

@@ -26,12 +26,12 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** Resolves once something accepts connections on the port; rejects after `timeoutMs`. */
-export async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
+/** Resolves once something accepts connections on host:port; rejects after `timeoutMs`. */
+export async function waitForPort(port: number, timeoutMs = 10_000, host = '127.0.0.1'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
+      const socket = connect(port, host);
       socket.once('connect', () => {
         socket.destroy();
         resolve(true);
@@ -39,7 +39,7 @@ export async function waitForPort(port: number, timeoutMs = 10_000): Promise<voi
       socket.once('error', () => resolve(false));
     });
     if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on port ${port}`);
+    if (Date.now() > deadline) throw new Error(`nothing listens on ${host}:${port}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
@@ -53,10 +53,19 @@ export interface Server {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts `name` (enc_server or dec_server) on a free port and waits until it listens. */
-export async function startServer(name: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Server> {
-  const port = await freePort();
-  const child = spawn(bin(name), [String(port), ...args], {
+/**
+ * Starts `name` (enc_server or dec_server) and waits until it listens: on a free port of
+ * 127.0.0.1, or where `at` says (`host` is passed on as --host).
+ */
+export async function startServer(
+  name: string,
+  args: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+  at: { host?: string; port?: number } = {},
+): Promise<Server> {
+  const port = at.port ?? (await freePort());
+  const host = at.host ?? '127.0.0.1';
+  const child = spawn(bin(name), [String(port), ...(at.host ? ['--host', at.host] : []), ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, ...env },
   });
@@ -66,7 +75,7 @@ export async function startServer(name: string, args: string[] = [], env: NodeJS
   const exited = once(child, 'exit');
   void exited.then(() => started.delete(child));
   await Promise.race([
-    waitForPort(port),
+    waitForPort(port, 10_000, host),
     exited.then(([code]) => {
       throw new Error(`${name} exited with ${code} before listening: ${stderr}`);
     }),

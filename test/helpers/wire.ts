@@ -1,7 +1,7 @@
 // Raw-socket clients and process probes for the server robustness tests: frames built by
 // hand, a connection that sends bytes and collects every frame the server answers until
 // it closes, an independent mod-27 model, and counts of workers, descriptors and memory.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { connect } from 'node:net';
 import { FrameType, PROTOCOL_VERSION, Role, type Frame } from '../../src/protocol.js';
 import { FrameDecoder } from '../../src/streams/frame-decoder.js';
-import { bin, type Server } from './programs.js';
+import { bin } from './programs.js';
 
 /** The 27 symbols, spelled out so that the tests do not lean on src/alphabet.ts. */
 export const ABC = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ ';
@@ -245,45 +245,6 @@ export function serverFootprint(pid: number): { mainFds: number; workerFds: numb
   return { mainFds: fdCount(pid), workerFds, mainRssKb: rssKb(pid), workerRssKb, workers: workers.length };
 }
 
-/**
- * Starts a server listening on `host` (startServer in programs.ts waits on 127.0.0.1
- * only). The caller stops it with `stop()`.
- */
-export async function startServerOn(name: string, host: string, port: number, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Server> {
-  const child: ChildProcess = spawn(bin(name), [String(port), '--host', host, ...args], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, ...env },
-  });
-  const kill = (): void => void child.kill('SIGKILL');
-  process.on('exit', kill);
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exited = once(child, 'exit');
-  void exited.then(() => process.off('exit', kill));
-  let gone = false;
-  void exited.then(() => (gone = true));
-  await waitUntil(
-    async () => {
-      if (gone) throw new Error(`${name} exited before listening on ${host}:${port}: ${stderr}`);
-      return canConnect(port, host);
-    },
-    10_000,
-    `${name} listening on ${host}:${port}`,
-  );
-  return {
-    port,
-    child,
-    stderr: () => stderr,
-    async stop(signal: NodeJS.Signals = 'SIGTERM') {
-      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-      child.kill(signal);
-      const [code] = await exited;
-      return code as number | null;
-    },
-  };
-}
-
-/** True when a TCP connection to host:port is accepted (closed at once, sending nothing). */
 export function canConnect(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ port, host });
