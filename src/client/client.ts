@@ -1,5 +1,4 @@
 // A client's whole job: check the files, stream them to the server, write the result to stdout.
-import { article } from '../words.js';
 import { createReadStream } from 'node:fs';
 import { connect } from 'node:net';
 import { pipeline } from 'node:stream';
@@ -13,6 +12,7 @@ import { PadSource } from '../streams/pad-source.js';
 import { ResultSink } from '../streams/result-sink.js';
 import { startProgress, wantProgress } from './progress.js';
 import { checkFiles, countSymbols, openInput } from './input-file.js';
+import { article } from '../words.js';
 
 export interface ClientOptions {
   program: string;

@@ -1,8 +1,8 @@
 // A client's text and key files: opening them, checking them, reading them in step.
-import { plural, textOf } from '../words.js';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { describeByte, findNonSymbol, NEWLINE, scanBuffer } from '../alphabet.js';
 import { reason, UserError } from '../cli.js';
+import { plural, textOf } from '../words.js';
 
 export interface InputFile {
   /** 'text', 'ciphertext' or 'key', for messages. */

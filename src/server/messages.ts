@@ -13,6 +13,6 @@ export interface JobReport {
 }
 
 /** Sent with a socket handle: the bytes the main process read past the HELLO, base64. */
-export type ToWorker = { kind: 'job'; role: string; rest: string };
+export type ToWorker = { kind: 'job'; rest: string };
 
 export type ToMain = { kind: 'ready' } | { kind: 'done'; report: JobReport };

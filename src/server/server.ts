@@ -1,5 +1,4 @@
 // A server's main process: listens, reads each HELLO, and hands accepted sockets to a pool of workers.
-import { article, plural } from '../words.js';
 import { fork, type ChildProcess } from 'node:child_process';
 import { createServer, type Socket } from 'node:net';
 import type { Direction } from '../alphabet.js';
@@ -17,6 +16,7 @@ import {
 import { reason } from '../cli.js';
 import { readOpening, thaw, type Refusal } from './handshake.js';
 import type { JobReport, ToMain, ToWorker } from './messages.js';
+import { article, plural } from '../words.js';
 
 export interface ServerOptions {
   program: string;
@@ -99,7 +99,7 @@ export function runServer(options: ServerOptions): void {
       if (!worker.ready || worker.job !== null || !worker.child.connected) continue;
       const { socket, peer, rest } = queue.shift()!;
       worker.job = peer;
-      const message: ToWorker = { kind: 'job', role: ROLE_NAMES[role], rest: rest.toString('base64') };
+      const message: ToWorker = { kind: 'job', rest: rest.toString('base64') };
       worker.child.send(message, socket, { keepOpen: false }, (err) => {
         if (err) {
           log(`${peer}: could not hand the connection to worker ${worker.child.pid}: ${err.message}`);

@@ -1,9 +1,9 @@
 // Transform: TEXT and KEY frames in, RESULT frames out as soon as both streams have bytes; END → DONE.
-import { plural, textOf } from '../words.js';
 import { Transform, type TransformCallback } from 'node:stream';
 import { cipherTable, describeByte, SIMD_FROM, VALUE, type Direction } from '../alphabet.js';
 import { getKernels, REGION } from '../simd/kernels.js';
 import { CIPHER_WINDOW, ErrorCode, FrameType, errorFrame, type Frame } from '../protocol.js';
+import { plural, textOf } from '../words.js';
 
 const tables: Partial<Record<Direction, Uint8Array>> = {};
 

@@ -1,10 +1,10 @@
 // Readable: a client's job as frames — HELLO, then TEXT and KEY read in step, then END.
-import { plural, textOf } from '../words.js';
 import { Readable } from 'node:stream';
 import { CHUNK_SIZE, FrameType, helloFrame, type Frame, type Role } from '../protocol.js';
 import { keyTooShort, readInto, type InputFile } from '../client/input-file.js';
 import { SymbolCheck } from '../client/symbol-check.js';
 import { BufferPool } from '../buffer-pool.js';
+import { plural, textOf } from '../words.js';
 
 export interface PadSourceOptions {
   role: Role;
