@@ -113,7 +113,8 @@ export function runServer(options: ServerOptions): void {
     socket.end(encodeFrame(errorFrame(code, message)));
     // Reading on until the client closes keeps the error frame from being lost to a reset.
     thaw(socket);
-    setTimeout(() => socket.destroy(), LINGER_MS).unref();
+    const linger = setTimeout(() => socket.destroy(), LINGER_MS).unref();
+    socket.once('close', () => clearTimeout(linger));
   };
 
   const judge = (version: number, clientRole: number): Refusal | null => {
