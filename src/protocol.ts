@@ -64,11 +64,15 @@ export interface Frame {
   release?: () => void;
 }
 
+/** An ERROR frame; a message too long for a control frame is cut at a character boundary. */
 export function errorFrame(code: ErrorCode, message: string): Frame {
   const text = Buffer.from(message);
-  const payload = Buffer.allocUnsafe(1 + Math.min(text.length, MAX_CONTROL_PAYLOAD - 1));
+  let length = Math.min(text.length, MAX_CONTROL_PAYLOAD - 1);
+  // Back off the continuation bytes (10xxxxxx) of a character the limit would split.
+  if (length < text.length) while (length > 0 && (text[length] & 0xc0) === 0x80) length--;
+  const payload = Buffer.allocUnsafe(1 + length);
   payload[0] = code;
-  text.copy(payload, 1, 0, payload.length - 1);
+  text.copy(payload, 1, 0, length);
   return { type: FrameType.ERROR, payload };
 }
 
