@@ -99,9 +99,7 @@ export class Cipher extends Transform {
 
   /** Pushes the symbols of one matched stretch; false, after stopping, when a byte is bad. */
   private _combine(text: Buffer, key: Buffer): boolean {
-    const overwrite = this._overwriteText && text.length >= SIMD_FROM && getKernels() !== null;
-    const out = overwrite ? text : Buffer.allocUnsafe(text.length);
-    const bad = this._cipher(text, key, out);
+    const { out, bad } = this._cipher(text, key);
     if (bad >= 0) {
       const textBad = VALUE[text[bad]] < 0;
       const byte = textBad ? text[bad] : key[bad];
@@ -119,18 +117,20 @@ export class Cipher extends Transform {
   }
 
   /**
-   * Fills `out`; returns the index of the first pair with a bad byte, or -1. Only the
-   * SIMD path may write over `text`: it checks each piece before copying it out, so the
-   * bad byte is still there to be named.
+   * The output and the index of the first pair with a bad byte, or -1. Only the SIMD
+   * path may write over `text`: it checks each piece before copying it out, so the bad
+   * byte is still there to be named.
    */
-  private _cipher(text: Buffer, key: Buffer, out: Buffer): number {
+  private _cipher(text: Buffer, key: Buffer): { out: Buffer; bad: number } {
     const n = text.length;
     const kernels = n >= SIMD_FROM ? getKernels() : null;
     if (!kernels) {
+      const out = Buffer.allocUnsafe(n);
       const table = this._table;
       for (let i = 0; i < n; i++) out[i] = table[(text[i] << 8) | key[i]];
-      return out.indexOf(0);
+      return { out, bad: out.indexOf(0) };
     }
+    const out = this._overwriteText ? text : Buffer.allocUnsafe(n);
     const { memory, a, b } = kernels;
     const kernel = this.direction === 'encrypt' ? kernels.encrypt : kernels.decrypt;
     for (let at = 0; at < n; at += REGION) {
@@ -138,10 +138,10 @@ export class Cipher extends Transform {
       memory.set(text.subarray(at, at + len), a);
       memory.set(key.subarray(at, at + len), b);
       const bad = kernel(a, b, kernels.out, len);
-      if (bad >= 0) return at + bad;
+      if (bad >= 0) return { out, bad: at + bad };
       memory.copy(out, at, kernels.out, kernels.out + len);
     }
-    return -1;
+    return { out, bad: -1 };
   }
 
   private _end(): void {

@@ -7,14 +7,21 @@ const COPY_BELOW = 16 * 1024;
 
 export function encodeFrame(frame: Frame): Buffer {
   const out = Buffer.allocUnsafe(HEADER_SIZE + frame.payload.length);
-  writeHeader(out, frame.type, frame.payload.length);
+  writeHeader(out, frame);
   frame.payload.copy(out, HEADER_SIZE);
   return out;
 }
 
-function writeHeader(out: Buffer, type: number, length: number): void {
-  out[0] = type;
-  out.writeUInt32BE(length, 1);
+/** A frame's header alone, for a payload that goes out as a buffer of its own. */
+export function frameHeader(frame: Frame): Buffer {
+  const header = Buffer.allocUnsafe(HEADER_SIZE);
+  writeHeader(header, frame);
+  return header;
+}
+
+function writeHeader(out: Buffer, frame: Frame): void {
+  out[0] = frame.type;
+  out.writeUInt32BE(frame.payload.length, 1);
 }
 
 export class FrameEncoder extends Transform {
@@ -26,9 +33,7 @@ export class FrameEncoder extends Transform {
     if (frame.payload.length < COPY_BELOW) {
       this.push(encodeFrame(frame));
     } else {
-      const header = Buffer.allocUnsafe(HEADER_SIZE);
-      writeHeader(header, frame.type, frame.payload.length);
-      this.push(header);
+      this.push(frameHeader(frame));
       this.push(frame.payload);
     }
     done();

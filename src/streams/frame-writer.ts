@@ -1,7 +1,8 @@
 // Writable: frames onto a socket, each payload handed back (release) once the kernel has it.
 import type { Socket } from 'node:net';
 import { Writable } from 'node:stream';
-import { HEADER_SIZE, type Frame } from '../protocol.js';
+import type { Frame } from '../protocol.js';
+import { frameHeader } from './frame-encoder.js';
 
 /**
  * What FrameEncoder piped into a socket does, for payloads that come from a BufferPool:
@@ -15,11 +16,8 @@ export class FrameWriter extends Writable {
 
   override _write(frame: Frame, _encoding: BufferEncoding, next: (err?: Error | null) => void): void {
     const socket = this._socket;
-    const header = Buffer.allocUnsafe(HEADER_SIZE);
-    header[0] = frame.type;
-    header.writeUInt32BE(frame.payload.length, 1);
     socket.cork();
-    socket.write(header);
+    socket.write(frameHeader(frame));
     const flowing = socket.write(frame.payload, frame.release);
     socket.uncork();
     if (flowing) next();

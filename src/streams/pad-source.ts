@@ -61,15 +61,15 @@ export class PadSource extends Readable {
     }
     const key = this._readKey(text.length);
     this.symbols += text.length;
-    this.push(this._pooled(FrameType.TEXT, text));
+    // Text read from a file and every key chunk come from the pool; stream chunks do not.
+    const textPooled = this._options.symbols !== null;
+    this.push(textPooled ? this._pooled(FrameType.TEXT, text) : { type: FrameType.TEXT, payload: text });
     this.push(this._pooled(FrameType.KEY, key));
   }
 
-  /** A frame whose payload goes back to the pool once written, when it came from there. */
+  /** A frame whose payload, a view of a pool buffer, goes back to the pool once written. */
   private _pooled(type: number, payload: Buffer): Frame {
-    const pooled = payload.byteOffset === 0 && payload.buffer.byteLength === this._pool.size;
-    if (!pooled) return { type, payload };
-    const whole = Buffer.from(payload.buffer, 0, this._pool.size);
+    const whole = Buffer.from(payload.buffer, payload.byteOffset, this._pool.size);
     return { type, payload, release: () => this._pool.give(whole) };
   }
 
