@@ -38,7 +38,7 @@ t.test('fifty enc_clients at once all get correct results', async (t) => {
     return { text: join(dir, `text${i}`), key: join(dir, `key${i}`), expected: `${model('encrypt', text, key)}\n` };
   });
 
-  await waitUntil(() => childrenOf(pid).length === 5, 10_000, 'five workers');
+  await waitUntil(() => childrenOf(pid).length === 5, 30_000, 'five workers');
   let most = 0;
   let fewest = Infinity;
   let sampling = true;

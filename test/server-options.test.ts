@@ -38,7 +38,7 @@ t.test('--workers N: exactly N workers', async (t) => {
     t.teardown(() => server.stop());
     const pid = server.child.pid!;
     // Let the pool fill; more than N would show too.
-    await waitUntil(() => childrenOf(pid).length >= n, 10_000, `${n} workers`);
+    await waitUntil(() => childrenOf(pid).length >= n, 30_000, `${n} workers`);
     await new Promise((resolve) => setTimeout(resolve, 300));
     t.equal(childrenOf(pid).length, n, `--workers ${n}: ${n} worker${n === 1 ? '' : 's'}`);
   }

@@ -27,7 +27,7 @@ export async function freePort(): Promise<number> {
 }
 
 /** Resolves once something accepts connections on host:port; rejects after `timeoutMs`. */
-export async function waitForPort(port: number, timeoutMs = 10_000, host = '127.0.0.1'): Promise<void> {
+export async function waitForPort(port: number, timeoutMs = 30_000, host = '127.0.0.1'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
@@ -90,7 +90,7 @@ export async function startServer(
   const exited = once(child, 'exit');
   void exited.then(() => started.delete(child));
   await Promise.race([
-    waitForPort(port, 10_000, host),
+    waitForPort(port, 30_000, host),
     exited.then(([code]) => {
       throw new Error(`${name} exited with ${code} before listening: ${stderr}`);
     }),
