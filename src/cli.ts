@@ -84,6 +84,8 @@ function undecorated(message: string): string {
  * and a reader that goes away (`| head`) ends the program quietly.
  */
 export function guard(program: string): void {
+  // The process goes by the name it was invoked as (a symlink otp_enc_d, for killall);
+  // messages keep the program's own name, since they speak of roles: enc_server, dec_client.
   nameProcess(invokedName(program));
   process.on('uncaughtException', (err) => fail(program, err));
   process.on('unhandledRejection', (err) => fail(program, err));

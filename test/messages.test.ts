@@ -99,6 +99,12 @@ t.test('a client pointed at something that is not an otp server', async (t) => {
   }
 });
 
+t.test("a key given as '-'", async (t) => {
+  const r = await run('enc_client', [join(FIXTURES, 'plaintext1'), '-', String(await freePort())], { stdin: 'ABC\n' });
+  projectError(t, r, 'enc_client', 1, "key '-'");
+  t.match(r.stderr, /the key cannot be '-': give it a path/, "key '-': says what to do instead");
+});
+
 t.test('IPv6 addresses in brackets, in client messages and server logs', async (t) => {
   const v6 = await new Promise<boolean>((resolve) => {
     const probe = createHttpServer().listen(0, '::1', () => probe.close(() => resolve(true)));

@@ -35,7 +35,7 @@ export function runClient(options: ClientOptions): void {
   const where = options.host === '127.0.0.1' ? `on port ${port}` : `at ${hostPort(options.host, port)}`;
   const text = openInput(direction === 'encrypt' ? 'text' : 'ciphertext', options.textPath);
   const key = openInput('key', options.keyPath);
-  if (key.fd === 0) throw new UserError('the key cannot be stdin');
+  if (key.fd === 0) throw new UserError("the key cannot be '-': give it a path (/dev/stdin when the text is not '-')");
   const symbols = !text.regular ? null : key.regular ? checkFiles(text, key) : countSymbols(text, text.size);
 
   const source = new PadSource({
