@@ -19,7 +19,8 @@ export class UserError extends Error {
 }
 
 export function fail(program: string, err: unknown): never {
-  const message = err instanceof UserError ? err.message : err instanceof Error ? err.message : String(err);
+  // Anything else is a system error or a bug: no Node decoration, no second line.
+  const message = err instanceof UserError ? err.message : reason(err);
   const code = err instanceof UserError ? err.exitCode : EXIT_INPUT;
   process.stderr.write(`${program}: error: ${message.split('\n')[0]}\n`);
   process.exit(code);
