@@ -19,7 +19,7 @@ export class UserError extends Error {
 }
 
 export function fail(program: string, err: unknown): never {
-  // Anything else is a system error or a bug: no Node decoration, no second line.
+  // Anything but a UserError is a system error or a bug: no Node decoration, one line.
   const message = err instanceof UserError ? err.message : reason(err);
   const code = err instanceof UserError ? err.exitCode : EXIT_INPUT;
   process.stderr.write(`${program}: error: ${message.split('\n')[0]}\n`);
