@@ -140,7 +140,8 @@ export function parseCommandLine(spec: CommandLine, version: string, argv = proc
   // Not strict: parseArgs' own errors are in its words, so the tokens are checked here.
   const { values, positionals, tokens } = parseArgs({ args: argv, allowPositionals: true, strict: false, tokens: true, options });
   for (const token of tokens) {
-    const problem = token.kind === 'option' ? optionProblem(spec, options[token.name]?.type, token) : null;
+    const type = token.kind === 'option' && Object.hasOwn(options, token.name) ? options[token.name].type : undefined;
+    const problem = token.kind === 'option' ? optionProblem(spec, type, token) : null;
     if (problem) usageError(spec, problem);
   }
   const parsed: ParsedCommandLine = { values: values as ParsedCommandLine['values'], positionals };
@@ -168,7 +169,7 @@ interface OptionToken {
 }
 
 /** What is wrong with one option on the command line, in the project's words; null if nothing. */
-export function optionProblem(spec: CommandLine, type: 'string' | 'boolean' | undefined, token: OptionToken): string | null {
+function optionProblem(spec: CommandLine, type: 'string' | 'boolean' | undefined, token: OptionToken): string | null {
   const { rawName, value } = token;
   if (type === undefined) return `unknown option '${rawName}'`;
   if (type === 'boolean') return value === undefined ? null : `option '${rawName}' takes no value`;
