@@ -141,7 +141,7 @@ export function parseCommandLine(spec: CommandLine, version: string, argv = proc
   const { values, positionals, tokens } = parseArgs({ args: argv, allowPositionals: true, strict: false, tokens: true, options });
   for (const token of tokens) {
     const type = token.kind === 'option' && Object.hasOwn(options, token.name) ? options[token.name].type : undefined;
-    const problem = token.kind === 'option' ? optionProblem(spec, type, token) : null;
+    const problem = token.kind === 'option' ? optionProblem(spec, type, token, argv[token.index]) : null;
     if (problem) usageError(spec, problem);
   }
   const parsed: ParsedCommandLine = { values: values as ParsedCommandLine['values'], positionals };
@@ -169,9 +169,10 @@ interface OptionToken {
 }
 
 /** What is wrong with one option on the command line, in the project's words; null if nothing. */
-function optionProblem(spec: CommandLine, type: 'string' | 'boolean' | undefined, token: OptionToken): string | null {
+function optionProblem(spec: CommandLine, type: 'string' | 'boolean' | undefined, token: OptionToken, arg: string): string | null {
   const { rawName, value } = token;
-  if (type === undefined) return `unknown option '${rawName}'`;
+  // '-v=3' is read as the options -v, -= and -3: name the whole argument too.
+  if (type === undefined) return `unknown option '${rawName}'${arg !== rawName && !arg.startsWith('--') ? ` in '${arg}'` : ''}`;
   if (type === 'boolean') return value === undefined ? null : `option '${rawName}' takes no value`;
   const form = `${rawName} ${spec.options[token.name]?.arg ?? 'VALUE'}`;
   if (value === undefined) return `option '${rawName}' needs a value (${form})`;

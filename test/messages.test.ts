@@ -55,7 +55,8 @@ t.test('servers: bad options and a host that does not exist', async (t) => {
     { args: ['--host', '-v', port], says: /option '--host' needs a value, not the option '-v'/ },
     { args: ['--verbose=yes', port], says: /option '--verbose' takes no value/ },
     { args: ['--no-such-option', port], says: /unknown option '--no-such-option'/ },
-    { args: ['-x', port], says: /unknown option '-x'/ },
+    { args: ['-x', port], says: /unknown option '-x';/ },
+    { args: ['-v=3', port], says: /unknown option '-=' in '-v=3'/ },
   ];
   const results = await Promise.all(cases.map((c) => run('enc_server', c.args)));
   cases.forEach((c, i) => {
