@@ -84,7 +84,7 @@ class Acceptor implements Host {
     if (this.jobs >= this.caps.jobs) {
       const victim = pickVictim(this.held, Date.now(), true);
       if (!victim || victim === connection) return false;
-      this.shed(victim);
+      this.shed(victim, false);
     }
     this.jobs++;
     return true;
@@ -124,15 +124,16 @@ class Acceptor implements Host {
     this.held.add(connection);
     if (!full) return;
     const victim = pickVictim(this.held, now, false);
-    if (victim && victim !== connection) return this.shed(victim);
+    if (victim && victim !== connection) return this.shed(victim, true);
     this.noteBusy();
     connection.busy(now);
   }
 
-  private shed(victim: Connection): void {
+  /** `forConnection`: the room is a descriptor, which the victim gives up at once (its frame is out) instead of lingering. */
+  private shed(victim: Connection, forConnection: boolean): void {
     this.shedLog.add();
-    if (victim.stage === 'answered') this.held.delete(victim); // destroyed now: its descriptor is free at once
-    victim.shed();
+    if (forConnection || victim.stage === 'answered') this.held.delete(victim);
+    victim.shed(forConnection);
   }
 
   /** EMFILE or ENFILE: the connections least worth their descriptors go, so that the next accept can succeed. */
@@ -143,7 +144,7 @@ class Acceptor implements Host {
     for (let i = 0; i < 8; i++) {
       const victim = pickVictim(this.held, now, false);
       if (!victim || victim.stage === 'job') break;
-      this.shed(victim);
+      this.shed(victim, true);
     }
   }
 
