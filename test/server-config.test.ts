@@ -2,6 +2,7 @@
 // line naming it), never a silent default, a 1 ms timer or all interfaces.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { createServer } from 'node:net';
 import t from 'tap';
 import { bin } from './helpers/programs.js';
 
@@ -50,4 +51,14 @@ t.test('bad configuration: exit 1 with one line, before listening', async (t) =>
       t.match(stderr, c.says, `${c.what}: ${stderr.trim()}`);
     });
   }
+});
+
+t.test('a port in use: exit 1, one line', async (t) => {
+  const other = createServer().listen(0, '127.0.0.1');
+  await once(other, 'listening');
+  t.teardown(() => other.close());
+  const { port } = other.address() as { port: number };
+  const { code, stderr } = await start([String(port)]);
+  t.equal(code, 1, 'exit 1');
+  t.equal(stderr, `enc_server: error: cannot listen on 127.0.0.1:${port}: the port is in use\n`, 'one line, in our words');
 });
