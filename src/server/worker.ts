@@ -119,14 +119,18 @@ class Acceptor implements Host {
     const peer = formatPeer(socket.remoteAddress, socket.remotePort);
     if (!peer || this.draining) return void socket.destroy(); // gone before it was accepted: nothing to answer
     const now = Date.now();
-    const full = this.held.size >= this.caps.connections;
     const connection = new Connection(socket, peer, this, now);
+    if (this.held.size >= this.caps.connections) {
+      // Chosen before the newcomer joins: it is the one making room, never the one shed.
+      const victim = pickVictim(this.held, now, false);
+      if (victim) {
+        this.shed(victim, true);
+      } else {
+        this.noteBusy();
+        connection.busy(now);
+      }
+    }
     this.held.add(connection);
-    if (!full) return;
-    const victim = pickVictim(this.held, now, false);
-    if (victim && victim !== connection) return this.shed(victim, true);
-    this.noteBusy();
-    connection.busy(now);
   }
 
   /** `forConnection`: the room is a descriptor, which the victim gives up at once (its frame is out) instead of lingering. */
