@@ -79,6 +79,18 @@ t.test('send once, then hold: 100 connections; a real client is served', async (
   t.ok(server.stderr().split('\n').filter(Boolean).length <= 6, `the log sums the burst up in a few lines:\n${server.stderr()}`);
 });
 
+t.test('send once, then hold, with more job slots than connections: the real client takes an idle job's place', async (t) => {
+  // Every connection held is an idle job: nothing answered, no handshake, to shed instead.
+  const server = await startServer('enc_server', ['--workers', '1', '--jobs', '100', '--connections', '40'], LONG);
+  t.teardown(() => server.stop());
+  const list = await attackers(t, server, 40, Buffer.concat([hello(), frame(TEXT, 'ABC', 100)]));
+  await new Promise((r) => setTimeout(r, SHEDDABLE_MS));
+  await realClient(t, server, 'idle jobs everywhere');
+  const { busy, other } = await answers(list);
+  t.same(other, [], 'no attacker got anything but BUSY');
+  t.ok(busy >= 1, `the idlest attacker(s) were shed (${busy})`);
+});
+
 t.test('slow drip: 100 connections sending a byte every 250 ms; a real client is served', async (t) => {
   const server = await startServer('enc_server', SMALL_CAPS, LONG);
   t.teardown(() => server.stop());
