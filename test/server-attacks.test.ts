@@ -79,7 +79,7 @@ t.test('send once, then hold: 100 connections; a real client is served', async (
   t.ok(server.stderr().split('\n').filter(Boolean).length <= 6, `the log sums the burst up in a few lines:\n${server.stderr()}`);
 });
 
-t.test('send once, then hold, with more job slots than connections: the real client takes an idle job's place', async (t) => {
+t.test('send once, then hold, with more job slots than connections: the real client takes the place of an idle job', async (t) => {
   // Every connection held is an idle job: nothing answered, no handshake, to shed instead.
   const server = await startServer('enc_server', ['--workers', '1', '--jobs', '100', '--connections', '40'], LONG);
   t.teardown(() => server.stop());
