@@ -8,12 +8,14 @@ import {
   MAX_JOBS_PER_WORKER,
   readTimeouts,
 } from '../protocol.js';
+import { nameServerProcess } from '../process-name.js';
 import { VERSION } from '../version.js';
 import { runSupervisor } from './supervisor.js';
 import { runWorker } from './worker.js';
 
 export function serverMain(program: string, direction: Direction): void {
   guard(program);
+  const isWorker = process.env.OTP_WORKER === '1' && process.send !== undefined;
   const [verb, client] = direction === 'encrypt' ? ['Encrypts', 'enc_client'] : ['Decrypts', 'dec_client'];
   const { values, positionals } = parseCommandLine(
     {
@@ -23,7 +25,11 @@ export function serverMain(program: string, direction: Direction): void {
         `${verb} for ${client}s connecting to PORT, until stopped by SIGTERM or SIGINT (after\n` +
         `the jobs in flight, within a grace time); SIGHUP is ignored. Worker processes accept\n` +
         `the connections and serve many at once each; a full server sheds the connections\n` +
-        `making the least progress, or answers BUSY.`,
+        `making the least progress, or answers BUSY.\n` +
+        `Environment, in milliseconds (1 to 2147483647): OTP_HANDSHAKE_TIMEOUT_MS (default\n` +
+        `5000), OTP_IDLE_TIMEOUT_MS (30000), OTP_SHUTDOWN_GRACE_MS (10000), OTP_WATCHDOG_MS (5000).\n` +
+        `Exit status: stopped by SIGTERM or SIGINT, it dies by that signal (143, 130);\n` +
+        `1 bad usage or cannot listen.`,
       positionals: ['PORT'],
       options: {
         host: { type: 'string', arg: 'ADDR', help: 'the address to listen on (default 127.0.0.1, loopback only)' },
@@ -59,7 +65,9 @@ export function serverMain(program: string, direction: Direction): void {
     } catch (err) {
       throw new UserError((err as Error).message);
     }
-    if (process.env.OTP_WORKER === '1' && process.send) {
+    // The main process checked the command line before it forked this worker.
+    nameServerProcess(program, port, isWorker ? 'worker' : 'main');
+    if (isWorker) {
       return runWorker({ program, direction, caps, timeouts, verbose: values.verbose === true });
     }
     void runSupervisor({ program, host, port, workers, timeouts });

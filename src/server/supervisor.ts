@@ -1,5 +1,6 @@
 // A server's main process: binds the listening socket, keeps the pool of workers that accept on it, and takes the signals; it never touches a client connection.
 import { reason } from '../cli.js';
+import { hostPort } from '../host-port.js';
 import type { Timeouts } from '../protocol.js';
 import { bindListener, ListenError, type ListenHandle } from './listener.js';
 import { stderrLog } from './log.js';
@@ -14,20 +15,12 @@ export interface SupervisorConfig {
   timeouts: Timeouts;
 }
 
-const WHY: Record<string, string> = {
-  EADDRINUSE: 'the port is in use',
-  EACCES: 'permission denied',
-  EADDRNOTAVAIL: 'no such local address',
-  ENOTFOUND: 'no such host',
-  EAI_AGAIN: 'the host name cannot be resolved now',
-};
-
 export async function runSupervisor(config: SupervisorConfig): Promise<void> {
   const log = stderrLog(config.program);
-  const where = `${config.host}:${config.port}`;
+  const where = hostPort(config.host, config.port);
   let pool: WorkerPool | null = null;
   const cannotListen = (code: string, message?: string): never => {
-    log(`error: cannot listen on ${where}: ${WHY[code] ?? message ?? code}`);
+    log(`error: cannot listen on ${where}: ${reason(Object.assign(new Error(message ?? code), { code }))}`);
     pool?.kill();
     process.exit(1);
   };
