@@ -41,7 +41,10 @@ export class WorkerPool {
     for (let i = 0; i < this.options.size; i++) this.spawn();
   }
 
-  /** A fresh generation takes over; the workers of the old one stop accepting, finish their jobs and exit. */
+  /**
+   * A fresh generation takes over; the workers of the old one stop accepting, finish
+   * their jobs and exit. For a reload on SIGHUP (issue 11); nothing calls it yet.
+   */
   renew(): void {
     const old = [...this.workers];
     this.start();
@@ -60,10 +63,6 @@ export class WorkerPool {
   kill(): void {
     this.stopping = true;
     for (const worker of this.workers) worker.child.kill('SIGKILL');
-  }
-
-  get pids(): number[] {
-    return [...this.workers].map((w) => w.child.pid!).filter(Boolean);
   }
 
   private spawn(): void {
