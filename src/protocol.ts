@@ -124,7 +124,7 @@ export const FD_RESERVE = 32;
 export const MIN_RATE = 1024;
 export const RATE_WINDOW_MS = 5_000;
 export const IDLE_SHED_MS = 1_000;
-export const SHED_GRACE_MS = 1_000;
+export const SHED_GRACE_MS = 250;
 
 export interface Frame {
   type: number;
