@@ -1,5 +1,5 @@
 // The only places the project reaches into Node's internals; test/node-internals.test.ts fails on a Node line where one stops working.
-import type { Socket } from 'node:net';
+import * as net from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
@@ -18,29 +18,23 @@ export function collectYoungGarbage(): void {
   gc({ type: 'minor', execution: 'sync' });
 }
 
-/**
- * Stops a socket reading for good, until `thaw`. Node's pause() stops the handle only for
- * sockets made with an `onread` buffer, and the stream machinery would start it again on
- * the next tick to fill its buffer: the handle is stopped here (`_handle.readStop()`), and
- * the socket's _read made to leave it stopped.
- */
-export function freeze(socket: Socket): void {
-  socket.pause();
-  socket._read = () => {};
-  const handle = (socket as unknown as { _handle?: { readStop(): number; reading: boolean } })._handle;
-  if (handle) {
-    handle.readStop();
-    handle.reading = false;
-  }
+/** A bound socket's handle (Node's internal TCP wrap), to send to workers with child.send(message, handle). */
+export interface ListenHandle {
+  close(): void;
+  getsockname(out: { port?: number }): number;
 }
 
-/** Lets a socket read again, frozen or not. */
-export function thaw(socket: Socket): void {
-  if (Object.hasOwn(socket, '_read')) {
-    Reflect.deleteProperty(socket, '_read');
-    // The no-op _read left the stream believing a read is under way
-    // (`_readableState.reading`), which would keep resume() from ever starting the handle.
-    (socket as unknown as { _readableState: { reading: boolean } })._readableState.reading = false;
-  }
-  socket.resume();
+interface NetInternals {
+  _createServerHandle?: (address: string | null, port: number, addressType: number, fd?: number, flags?: number) => ListenHandle | number;
+}
+
+/**
+ * lib/net.js's createServerHandle, which the cluster module uses for its shared handles:
+ * binds a TCP handle to the address and port but does not listen, so that the process
+ * that made it never accepts; a negative errno when the bind fails.
+ */
+export function createServerHandle(address: string, port: number, family: number): ListenHandle | number {
+  const create = (net as unknown as NetInternals)._createServerHandle;
+  if (typeof create !== 'function') throw new Error('this Node.js has no net._createServerHandle to share a listening socket with');
+  return create(address, port, family);
 }

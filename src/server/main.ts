@@ -1,9 +1,16 @@
 // The command line shared by enc_server and dec_server; the same file runs their workers.
 import type { Direction } from '../alphabet.js';
-import { fail, guard, parseCommandLine, parsePort, UserError } from '../cli.js';
+import { fail, guard, parseCommandLine, parseCount, parsePort, UserError } from '../cli.js';
+import {
+  DEFAULT_CONNECTIONS_PER_WORKER,
+  DEFAULT_JOBS_PER_WORKER,
+  MAX_CONNECTIONS_PER_WORKER,
+  MAX_JOBS_PER_WORKER,
+  readTimeouts,
+} from '../protocol.js';
 import { nameServerProcess } from '../process-name.js';
 import { VERSION } from '../version.js';
-import { runServer } from './server.js';
+import { runSupervisor } from './supervisor.js';
 import { runWorker } from './worker.js';
 
 export function serverMain(program: string, direction: Direction): void {
@@ -15,38 +22,55 @@ export function serverMain(program: string, direction: Direction): void {
       program,
       synopsis: 'PORT',
       about:
-        `${verb} for ${client}s connecting to PORT, until stopped by SIGTERM or SIGINT.\n` +
-        `Serves several at once in worker processes; the rest wait their turn.\n` +
-        `Environment, in milliseconds: OTP_HANDSHAKE_TIMEOUT_MS (default 5000),\n` +
-        `OTP_IDLE_TIMEOUT_MS (30000), OTP_SHUTDOWN_GRACE_MS (10000).\n` +
-        `Exit status: 0 stopped by SIGTERM or SIGINT, 1 bad usage or cannot listen\n` +
-        `(or a second signal during shutdown).`,
+        `${verb} for ${client}s connecting to PORT, until stopped by SIGTERM or SIGINT (after\n` +
+        `the jobs in flight, within a grace time); SIGHUP is ignored. Worker processes accept\n` +
+        `the connections and serve many at once each; a full server sheds the connections\n` +
+        `making the least progress, or answers BUSY.\n` +
+        `Environment, in milliseconds (1 to 2147483647): OTP_HANDSHAKE_TIMEOUT_MS (default\n` +
+        `5000), OTP_IDLE_TIMEOUT_MS (30000), OTP_SHUTDOWN_GRACE_MS (10000), OTP_WATCHDOG_MS (5000).\n` +
+        `Exit status: stopped by SIGTERM or SIGINT, it dies by that signal (143, 130);\n` +
+        `1 bad usage or cannot listen.`,
       positionals: ['PORT'],
       options: {
         host: { type: 'string', arg: 'ADDR', help: 'the address to listen on (default 127.0.0.1, loopback only)' },
-        workers: { type: 'string', arg: 'N', help: 'how many clients to serve at once, 1 to 64 (default 5)' },
+        workers: { type: 'string', arg: 'N', help: 'how many worker processes serve (1 to 64, default 5)' },
+        jobs: {
+          type: 'string',
+          arg: 'N',
+          help: `how many jobs each worker runs at once (1 to ${MAX_JOBS_PER_WORKER}, default ${DEFAULT_JOBS_PER_WORKER})`,
+        },
+        connections: {
+          type: 'string',
+          arg: 'N',
+          help: `how many connections each worker holds, jobs included (1 to ${MAX_CONNECTIONS_PER_WORKER}, default ${DEFAULT_CONNECTIONS_PER_WORKER})`,
+        },
         verbose: { type: 'boolean', short: 'v', help: 'log one line per connection on stderr' },
       },
     },
     VERSION,
   );
   try {
+    const count = (name: string, fallback: number, max: number): number => {
+      const text = values[name] as string | undefined;
+      return text === undefined ? fallback : parseCount(`--${name}`, text, 1, max);
+    };
+    const host = (values.host as string | undefined) ?? '127.0.0.1';
+    if (host === '') throw new UserError(`--host '' is not an address: give one, such as 127.0.0.1 or ::1`);
     const port = parsePort(positionals[0]);
+    const workers = count('workers', 5, 64);
+    const caps = { jobs: count('jobs', DEFAULT_JOBS_PER_WORKER, MAX_JOBS_PER_WORKER), connections: count('connections', DEFAULT_CONNECTIONS_PER_WORKER, MAX_CONNECTIONS_PER_WORKER) };
+    let timeouts;
+    try {
+      timeouts = readTimeouts(process.env);
+    } catch (err) {
+      throw new UserError((err as Error).message);
+    }
     // The main process checked the command line before it forked this worker.
     nameServerProcess(program, port, isWorker ? 'worker' : 'main');
-    if (isWorker) return runWorker(direction);
-    const workers = values.workers === undefined ? 5 : Number(values.workers);
-    if (!Number.isInteger(workers) || workers < 1 || workers > 64) {
-      throw new UserError(`--workers '${values.workers}' is not a number from 1 to 64`);
+    if (isWorker) {
+      return runWorker({ program, direction, caps, timeouts, verbose: values.verbose === true });
     }
-    runServer({
-      program,
-      direction,
-      port,
-      host: (values.host as string | undefined) ?? '127.0.0.1',
-      workers,
-      verbose: values.verbose === true,
-    });
+    void runSupervisor({ program, host, port, workers, timeouts });
   } catch (err) {
     fail(program, err);
   }
