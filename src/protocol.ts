@@ -32,6 +32,7 @@ export const ErrorCode = {
   KEY_LAG: 7, // one stream ran ahead of the other by more than CIPHER_WINDOW
   TIMEOUT: 8, // the peer went quiet for longer than the timeout
   SHUTDOWN: 9, // the server is stopping and will not take this job
+  BUSY: 10, // the server is at its limit; try again later
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -56,6 +57,8 @@ export const IDLE_TIMEOUT_MS = envMs('OTP_IDLE_TIMEOUT_MS', 30_000);
 export const LINGER_MS = 2_000;
 /** On SIGTERM or SIGINT, jobs in progress get this long to finish. */
 export const SHUTDOWN_GRACE_MS = envMs('OTP_SHUTDOWN_GRACE_MS', 10_000);
+/** A client waiting for its server gives up when nothing comes back for this long. */
+export const REPLY_TIMEOUT_MS = envMs('OTP_REPLY_TIMEOUT_MS', 30_000);
 
 export interface Frame {
   type: number;

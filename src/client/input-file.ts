@@ -46,12 +46,13 @@ export function readInto(file: InputFile, buf: Buffer, offset: number, length: n
 }
 
 /**
- * Checks bytes [0, limit) of a regular file and returns how many symbols it holds there:
- * `limit`, or fewer when the file ends sooner, in at most one final newline.
+ * Checks bytes [from, limit) of a regular file and returns where its symbols end there:
+ * `limit`, or sooner when the file ends sooner, in at most one final newline. A `from`
+ * past the end is taken back to the file's last byte, so that the answer is its length.
  */
-export function countSymbols(file: InputFile, limit: number): number {
-  const buf = scanBuffer(limit);
-  let pos = 0;
+export function countSymbols(file: InputFile, limit: number, from = 0): number {
+  let pos = Math.max(0, Math.min(from, file.size - 1));
+  const buf = scanBuffer(limit - pos);
   while (pos < limit) {
     const got = readInto(file, buf, 0, Math.min(buf.length, limit - pos), pos);
     if (got === 0) return pos;
@@ -66,14 +67,18 @@ export function countSymbols(file: InputFile, limit: number): number {
   return pos;
 }
 
-/** Checks a regular text and key before connecting; returns the text's length in symbols. */
-export function checkFiles(text: InputFile, key: InputFile): number {
-  const symbols = countSymbols(text, text.size);
-  const keySymbols = countSymbols(key, symbols);
-  if (keySymbols < symbols) throw keyTooShort(key, keySymbols, textOf(symbols));
-  return symbols;
+/** Checks a regular text before connecting; returns its length in symbols. */
+export function checkText(text: InputFile): number {
+  return countSymbols(text, text.size);
 }
 
-export function keyTooShort(key: InputFile, keySymbols: number, text: string): UserError {
-  return new UserError(`key '${key.path}' is too short: ${plural(keySymbols, 'symbol')} for ${text}`);
+/** Checks the key symbols a regular text of `symbols` will use, from symbol `offset` on. */
+export function checkKey(key: InputFile, symbols: number, offset: number): void {
+  const keySymbols = countSymbols(key, offset + symbols, offset);
+  if (keySymbols < offset + symbols) throw keyTooShort(key, keySymbols, textOf(symbols), offset);
+}
+
+export function keyTooShort(key: InputFile, keySymbols: number, text: string, offset = 0): UserError {
+  const at = offset > 0 ? ` at offset ${offset}` : '';
+  return new UserError(`key '${key.path}' is too short: ${plural(keySymbols, 'symbol')} for ${text}${at}`);
 }

@@ -1,6 +1,6 @@
 // The command line shared by enc_client and dec_client.
 import type { Direction } from '../alphabet.js';
-import { fail, guard, parseCommandLine, parsePort } from '../cli.js';
+import { fail, guard, parseCommandLine, parsePort, UserError } from '../cli.js';
 import { VERSION } from '../version.js';
 import { runClient } from './client.js';
 
@@ -23,6 +23,13 @@ export function clientMain(program: string, direction: Direction): void {
         host: { type: 'string', arg: 'ADDR', help: "the server's address (default 127.0.0.1)" },
         progress: { type: 'boolean', help: 'show a progress meter on stderr (default: on a terminal, over 16 MiB)' },
         'no-progress': { type: 'boolean', help: 'never show the progress meter' },
+        offset: { type: 'string', arg: 'N', help: 'use the key from symbol N on, counting from 0 (default 0)' },
+        ...(direction === 'encrypt' && {
+          'no-reuse': {
+            type: 'boolean',
+            help: 'use only key symbols no earlier --no-reuse job used, and record them in the ledger ($OTP_LEDGER, else ~/.local/state/otp/ledger)',
+          },
+        }),
       },
     },
     VERSION,
@@ -36,8 +43,16 @@ export function clientMain(program: string, direction: Direction): void {
       port: parsePort(positionals[2]),
       host: (values.host as string | undefined) ?? '127.0.0.1',
       progress: values['no-progress'] ? false : values.progress ? true : undefined,
+      offset: values.offset === undefined ? null : parseOffset(values.offset as string),
+      noReuse: values['no-reuse'] === true,
     });
   } catch (err) {
     fail(program, err);
   }
+}
+
+function parseOffset(text: string): number {
+  const offset = /^(0|[1-9]\d{0,14})$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(offset)) throw new UserError(`--offset '${text}' is not a key position: give a whole number from 0`);
+  return offset;
 }

@@ -16,6 +16,10 @@ export interface PadSourceOptions {
   keyChecked: boolean;
   /** Where a text that is not a regular file comes from (stdin, a pipe). */
   textStream?: NodeJS.ReadableStream;
+  /** The key symbol the job starts at (--offset); the key must then be a regular file. */
+  keyOffset?: number;
+  /** At most this many key symbols may be used; more text is the error it makes (a ledger's reservation). */
+  keyLimit?: { symbols: number; error: (atLeast: number) => Error };
 }
 
 /**
@@ -41,7 +45,7 @@ export class PadSource extends Readable {
     super({ objectMode: true, highWaterMark: 2 });
     this._options = options;
     this._textCheck = options.symbols === null ? new SymbolCheck(options.text) : null;
-    this._keyCheck = options.keyChecked ? null : new SymbolCheck(options.key);
+    this._keyCheck = options.keyChecked ? null : new SymbolCheck(options.key, options.keyOffset);
     this.push(helloFrame(options.role) satisfies Frame);
   }
 
@@ -107,14 +111,15 @@ export class PadSource extends Readable {
   }
 
   private _readKey(n: number): Buffer {
-    const { key, symbols } = this._options;
+    const { key, symbols, keyOffset = 0, keyLimit } = this._options;
+    if (keyLimit && this.symbols + n > keyLimit.symbols) throw keyLimit.error(this.symbols + n);
     const buf = this._pool.take().subarray(0, n);
-    const position = key.regular ? this.symbols : null;
+    const position = key.regular ? keyOffset + this.symbols : null;
     const got = readFully(key, buf, position);
     const keySymbols = this._keyCheck ? this._keyCheck.symbols(buf.subarray(0, got)).length : got;
     if (keySymbols < n) {
       const text = symbols === null ? `a text of at least ${plural(this.symbols + n, 'symbol')}` : textOf(symbols);
-      throw keyTooShort(key, this.symbols + keySymbols, text);
+      throw keyTooShort(key, keyOffset + this.symbols + keySymbols, text, keyOffset);
     }
     return buf;
   }
