@@ -107,7 +107,8 @@ export function parseCommandLine(spec: CommandLine, version: string, argv = proc
       },
     }) as ParsedCommandLine;
   } catch (err) {
-    usageError(spec, (err as Error).message.split('. ')[0].replace(/^Unknown option/, 'unknown option'));
+    // Node's messages run to several sentences and lines; the first sentence is the one line.
+    usageError(spec, (err as Error).message.split(/\.\s/)[0].replace(/^(Unknown option|Option)/, (w) => w.toLowerCase()));
   }
   if (parsed.values.help) {
     process.stdout.write(usage(spec));

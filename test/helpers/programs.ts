@@ -99,11 +99,16 @@ export interface Result {
   stderr: string;
 }
 
-/** Runs a program to its end; `stdin` is written to it when given. */
-export async function run(name: string, args: string[], options: { stdin?: Buffer | string; cwd?: string } = {}): Promise<Result> {
+/** Runs a program to its end; `stdin` is written to it when given; `env` adds to the environment. */
+export async function run(
+  name: string,
+  args: string[],
+  options: { stdin?: Buffer | string; cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<Result> {
   const child = spawn(bin(name), args, {
     stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     cwd: options.cwd,
+    env: options.env && { ...process.env, ...options.env },
   });
   started.add(child);
   const stdout: Buffer[] = [];
