@@ -48,7 +48,8 @@ async function silentServer(t: Test): Promise<{ port: number; connections: () =>
   let count = 0;
   let resolveFirst!: () => void;
   const first = new Promise<void>((resolve) => (resolveFirst = resolve));
-  const server: NetServer = createServer((socket) => {
+  // allowHalfOpen: the client's FIN after END must not close the fake's side.
+  const server: NetServer = createServer({ allowHalfOpen: true }, (socket) => {
     count++;
     sockets.add(socket);
     socket.on('error', () => {});
