@@ -170,6 +170,14 @@ t.test('--offset and --no-reuse', async (t) => {
     refused(t, nothingFits, new RegExp(`has no \\d+ unused symbols in a row .*: ${JOBS * n} of its ${keyLength} symbols are used, the longest unused stretch is 200`), 'no stretch long enough');
     const dec = await run('dec_client', ['--no-reuse', textPath, key, '1']);
     t.equal(dec.code, 1, 'dec_client has no --no-reuse');
+    refused(t, await encrypt(['--no-reuse', textPath, '/dev/null']), /--no-reuse needs the key in a regular file/, 'a key that is not a file');
+    refused(t, await encrypt(['--offset', '1', textPath, '/dev/null']), /--offset needs the key in a regular file/, '--offset with a key that is not a file');
+    const empty = join(dir, 'empty');
+    writeFileSync(empty, '\n');
+    const none = await encrypt(['--no-reuse', empty, key]);
+    t.equal(none.code, 0, 'an empty text: exit 0');
+    t.equal(none.stderr, `enc_client: used no key symbols of '${key}' (the text is empty)\n`, 'an empty text uses no key symbols');
+    t.equal(readFileSync(ledger, 'latin1'), before, 'and records none');
   });
 
   await t.test('stdin gets the longest stretch and gives back what it did not use', async (t) => {

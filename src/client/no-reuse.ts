@@ -72,6 +72,7 @@ export function trim(job: Job, reservation: Reservation, sent: number): void {
 
 function fileRange(job: Job, used: readonly Range[], symbols: number): Range {
   const { key, keyLength, offset } = job;
+  if (symbols === 0) return { start: offset ?? 0, end: offset ?? 0 };
   if ((offset ?? 0) + symbols > keyLength) throw keyTooShort(key, keyLength, textOf(symbols), offset ?? 0);
   if (offset !== null) {
     const range = { start: offset, end: offset + symbols };
