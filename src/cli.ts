@@ -45,6 +45,12 @@ export function reason(err: unknown): string {
     EAI_AGAIN: 'the host name cannot be resolved now',
     EADDRNOTAVAIL: 'no such local address',
     EHOSTUNREACH: 'no route to host',
+    ENOSPC: 'no space left on the device',
+    EROFS: 'read-only file system',
+    ENOTDIR: 'not a directory',
+    EEXIST: 'it already exists',
+    EPERM: 'operation not permitted',
+    EIO: 'input/output error',
   };
   return (e.code && known[e.code]) || e.message || String(err);
 }

@@ -93,32 +93,27 @@ t.test('--offset and --no-reuse', async (t) => {
 
   await t.test('--offset on both clients', async (t) => {
     const offset = 57;
-    const r = await encrypt(['--offset', String(offset), textPath, key]);
+    const last = keyLength - n;
+    const bads = ['-1', 'x', '1e3', '0x10', ' 2', '007', '', '9007199254740993'];
+    // All independent: run at once.
+    const [r, fromStdin, fits, shortFile, shortStdin, ...badResults] = await Promise.all([
+      encrypt(['--offset', String(offset), textPath, key]),
+      encrypt(['--offset', String(offset), '-', key], { stdin: `${text}\n` }),
+      encrypt(['--offset', String(last), textPath, key]),
+      encrypt(['--offset', String(last + 1), textPath, key]),
+      encrypt(['--offset', String(last + 1), '-', key], { stdin: `${text}\n` }),
+      ...bads.map((bad) => encrypt(['--offset', bad, textPath, key])),
+    ]);
     t.equal(r.code, 0, 'enc_client --offset: exit 0');
     t.equal(r.stderr, '', 'enc_client --offset: nothing on stderr');
     const cipher = model('encrypt', text, keyText.slice(offset));
     t.equal(r.stdout.toString('latin1'), `${cipher}\n`, 'enc_client --offset: the key from symbol 57');
-    const cipherPath = join(dir, 'cipher-offset');
-    writeFileSync(cipherPath, r.stdout);
-    const back = await run('dec_client', ['--offset', String(offset), cipherPath, key, String(dec.port)]);
-    t.equal(back.code, 0, 'dec_client --offset: exit 0');
-    t.equal(back.stdout.toString('latin1'), `${text}\n`, 'dec_client --offset: the text back');
-    const fromStdin = await encrypt(['--offset', String(offset), '-', key], { stdin: `${text}\n` });
     t.equal(fromStdin.stdout.toString('latin1'), `${cipher}\n`, 'stdin with --offset: the same');
-
-    const last = keyLength - n;
-    t.equal((await encrypt(['--offset', String(last), textPath, key])).code, 0, 'a text that ends at the key\'s last symbol fits');
-    for (const args of [['--offset', String(last + 1), textPath, key], ['--offset', String(last + 1), '-', key]]) {
-      const what = args[2] === '-' ? 'stdin' : 'file';
-      const short = await encrypt(args, { stdin: args[2] === '-' ? `${text}\n` : undefined });
+    t.equal(fits.code, 0, "a text that ends at the key's last symbol fits");
+    for (const [what, short] of [['file', shortFile], ['stdin', shortStdin]] as const) {
       t.equal(short.code, 1, `${what}: one symbol past the key: exit 1`);
       t.match(short.stderr, new RegExp(`^enc_client: error: key '.*key' is too short: ${keyLength} symbols for (a ${n}-symbol text|a text of at least ${n} symbols) at offset ${last + 1}\\n$`), `${what}: the error names both numbers`);
     }
-    const decShort = await run('dec_client', ['--offset', String(last + 1), cipherPath, key, String(dec.port)]);
-    t.equal(decShort.code, 1, 'dec_client past the key: exit 1');
-    t.equal(decShort.stdout.length, 0, 'dec_client past the key: nothing on stdout');
-    const bads = ['-1', 'x', '1e3', '0x10', ' 2', '007', '', '9007199254740993'];
-    const badResults = await Promise.all(bads.map((bad) => encrypt(['--offset', bad, textPath, key])));
     for (const [i, bad] of bads.entries()) {
       const r = badResults[i];
       t.equal(r.code, 1, `--offset '${bad}': exit 1`);
@@ -127,6 +122,17 @@ t.test('--offset and --no-reuse', async (t) => {
       t.match(r.stderr, why, `--offset '${bad}': says so`);
       t.match(r.stderr, /^[^\n]+\n$/, `--offset '${bad}': in one line`);
     }
+
+    const cipherPath = join(dir, 'cipher-offset');
+    writeFileSync(cipherPath, r.stdout);
+    const [back, decShort] = await Promise.all([
+      run('dec_client', ['--offset', String(offset), cipherPath, key, String(dec.port)]),
+      run('dec_client', ['--offset', String(last + 1), cipherPath, key, String(dec.port)]),
+    ]);
+    t.equal(back.code, 0, 'dec_client --offset: exit 0');
+    t.equal(back.stdout.toString('latin1'), `${text}\n`, 'dec_client --offset: the text back');
+    t.equal(decShort.code, 1, 'dec_client past the key: exit 1');
+    t.equal(decShort.stdout.length, 0, 'dec_client past the key: nothing on stdout');
     t.notOk(existsSync(ledger), 'still no ledger');
   });
 
@@ -160,18 +166,28 @@ t.test('--offset and --no-reuse', async (t) => {
 
   await t.test('a used range is refused, and nothing is sent', async (t) => {
     const before = readFileSync(ledger, 'latin1');
-    refused(t, await encrypt(['--no-reuse', '--offset', '0', textPath, key]), new RegExp(`symbols 0-${n - 1} of key '.*key' were used`), 'the first job\'s range');
-    refused(t, await encrypt(['--no-reuse', '--offset', String(JOBS * n - 5), textPath, key]), new RegExp(`symbols ${JOBS * n - 5}-${JOBS * n - 1} of key`), 'a range that overlaps the end of the used ones');
-    refused(t, await encrypt(['--no-reuse', '--offset', '3', '-', key], { stdin: `${text}\n` }), /symbol 3 of key '.*key' was used/, 'stdin from a used symbol');
-    refused(t, await encrypt(['--no-reuse', textPath, join(FIXTURES, 'plaintext3')]), /at least 64 symbols/, 'a key too short to be named');
+    // These never touch the ledger: run at once.
+    const [first, end, stdinUsed, shortKey, notFile, offsetNotFile, decNoReuse] = await Promise.all([
+      encrypt(['--no-reuse', '--offset', '0', textPath, key]),
+      encrypt(['--no-reuse', '--offset', String(JOBS * n - 5), textPath, key]),
+      encrypt(['--no-reuse', '--offset', '3', '-', key], { stdin: `${text}\n` }),
+      encrypt(['--no-reuse', textPath, join(FIXTURES, 'plaintext3')]),
+      encrypt(['--no-reuse', textPath, '/dev/null']),
+      encrypt(['--offset', '1', textPath, '/dev/null']),
+      run('dec_client', ['--no-reuse', textPath, key, '1']),
+    ]);
+    refused(t, first, new RegExp(`symbols 0-${n - 1} of key '.*key' were used`), "the first job's range");
+    refused(t, end, new RegExp(`symbols ${JOBS * n - 5}-${JOBS * n - 1} of key`), 'a range that overlaps the end of the used ones');
+    refused(t, stdinUsed, /symbol 3 of key '.*key' was used/, 'stdin from a used symbol');
+    refused(t, shortKey, /at least 64 symbols/, 'a key too short to be named');
+    refused(t, notFile, /--no-reuse needs the key in a regular file/, 'a key that is not a file');
+    refused(t, offsetNotFile, /--offset needs the key in a regular file/, '--offset with a key that is not a file');
+    t.equal(decNoReuse.code, 1, 'dec_client has no --no-reuse');
+    // This one reserves a stretch and gives it back: alone, so that the others see the ledger as it was.
     refused(t, await encrypt(['--no-reuse', '-', key], { stdin: `${'X'.repeat(300)}\n` }), new RegExp(`has 200 unused symbols in a row from offset ${JOBS * n}: too few`), 'stdin longer than the longest unused stretch');
     t.equal(readFileSync(ledger, 'latin1'), before, 'the refusals changed nothing in the ledger');
     const nothingFits = await encrypt(['--no-reuse', join(FIXTURES, 'plaintext2'), key]);
     refused(t, nothingFits, new RegExp(`has no \\d+ unused symbols in a row .*: ${JOBS * n} of its ${keyLength} symbols are used, the longest unused stretch is 200`), 'no stretch long enough');
-    const dec = await run('dec_client', ['--no-reuse', textPath, key, '1']);
-    t.equal(dec.code, 1, 'dec_client has no --no-reuse');
-    refused(t, await encrypt(['--no-reuse', textPath, '/dev/null']), /--no-reuse needs the key in a regular file/, 'a key that is not a file');
-    refused(t, await encrypt(['--offset', '1', textPath, '/dev/null']), /--offset needs the key in a regular file/, '--offset with a key that is not a file');
     const empty = join(dir, 'empty');
     writeFileSync(empty, '\n');
     const none = await encrypt(['--no-reuse', empty, key]);

@@ -17,7 +17,9 @@ export function clientMain(program: string, direction: Direction): void {
       about:
         `${verb} the text in file ${input} with the key in file KEY, using the ${server}\n` +
         `listening on PORT, and writes the ${output} to stdout. ${input} may be - for stdin.\n` +
-        `Exit status: 0 done, 1 bad usage or input, 2 the server could not be used.`,
+        `Exit status: 0 done, 1 bad usage or input, 2 the server could not be used.\n` +
+        `Environment: OTP_REPLY_TIMEOUT_MS, how long to wait for a silent server (default 30000)` +
+        (direction === 'encrypt' ? `;\nOTP_LEDGER, the ledger of --no-reuse (default ~/.local/state/otp/ledger).` : '.'),
       positionals: [input, 'KEY', 'PORT'],
       options: {
         host: { type: 'string', arg: 'ADDR', help: "the server's address (default 127.0.0.1)" },
@@ -27,7 +29,7 @@ export function clientMain(program: string, direction: Direction): void {
         ...(direction === 'encrypt' && {
           'no-reuse': {
             type: 'boolean',
-            help: 'use only key symbols no earlier --no-reuse job used, and record them in the ledger ($OTP_LEDGER, else ~/.local/state/otp/ledger)',
+            help: 'use only key symbols no earlier --no-reuse job used, and record them in the ledger',
           },
         }),
       },
