@@ -16,6 +16,7 @@ import { ledgerPath } from './ledger.js';
 import { reserve, stretchTooShort, trim, usedLine, type Job, type Reservation } from './no-reuse.js';
 import { ReplyCheck } from './reply-check.js';
 import { watchReply } from './reply-timer.js';
+import { hostPort } from '../host-port.js';
 import { article } from '../words.js';
 
 export interface ClientOptions {
@@ -39,10 +40,10 @@ const INPUT_FAULTS: ReadonlySet<number> = new Set([ErrorCode.BAD_TEXT, ErrorCode
 export function runClient(options: ClientOptions): void {
   const { program, direction, port } = options;
   const server = direction === 'encrypt' ? 'enc_server' : 'dec_server';
-  const where = options.host === '127.0.0.1' ? `on port ${port}` : `at ${options.host} port ${port}`;
+  const where = options.host === '127.0.0.1' ? `on port ${port}` : `at ${hostPort(options.host, port)}`;
   const text = openInput(direction === 'encrypt' ? 'text' : 'ciphertext', options.textPath);
   const key = openInput('key', options.keyPath);
-  if (key.fd === 0) throw new UserError('the key cannot be stdin');
+  if (key.fd === 0) throw new UserError("the key cannot be '-': give it a path (/dev/stdin when the text is not '-')");
   if ((options.noReuse || options.offset !== null) && !key.regular) {
     throw new UserError(`${options.noReuse ? '--no-reuse' : '--offset'} needs the key in a regular file`);
   }
@@ -89,12 +90,18 @@ export function runClient(options: ClientOptions): void {
   pipeline(source, new FrameWriter(socket), (err) => {
     if (err) socket.destroy();
   });
-  pipeline(socket, new FrameDecoder({ partial: true }), new MemoryKeeper(), sink, (err) => {
+  const decoder = new FrameDecoder({ partial: true });
+  pipeline(socket, decoder, new MemoryKeeper(), sink, (err) => {
     stopProgress();
     if (source.failure) return fail(program, source.failure);
     if (sink.done) return void (process.exitCode = EXIT_OK);
     if (sink.fault) fail(program, new UserError(`the ${server} ${where} ${sink.fault}`, EXIT_SERVER));
-    if (sink.error) {
+    // A reply this client cannot read as frames (an HTTP server's, say) is not the server's
+    // ERROR: it is no otp server at all.
+    if ((decoder.faulted && !decoder.cutShort) || sink.foreign) {
+      fail(program, new UserError(`the server ${where} does not speak the otp protocol: is it ${article(server)} ${server}?`, EXIT_SERVER));
+    }
+    if (sink.error && !decoder.cutShort) {
       const { code, message } = sink.error;
       if (code === ErrorCode.ROLE) {
         fail(program, new UserError(`the server ${where} rejected ${program}: it is not ${article(server)} ${server}`, EXIT_SERVER));

@@ -75,10 +75,15 @@ export function checkText(text: InputFile): number {
 /** Checks the key symbols a regular text of `symbols` will use, from symbol `offset` on. */
 export function checkKey(key: InputFile, symbols: number, offset: number): void {
   const keySymbols = countSymbols(key, offset + symbols, offset);
-  if (keySymbols < offset + symbols) throw keyTooShort(key, keySymbols, textOf(symbols), offset);
+  if (keySymbols < offset + symbols) throw keyTooShort(key, keySymbols, textOf(symbols), { offset });
 }
 
-export function keyTooShort(key: InputFile, keySymbols: number, text: string, offset = 0): UserError {
-  const at = offset > 0 ? ` at offset ${offset}` : '';
-  return new UserError(`key '${key.path}' is too short: ${plural(keySymbols, 'symbol')} for ${text}${at}`);
+/**
+ * `offset`: the job starts at that key symbol (--offset). `shrank`: the key was long
+ * enough when checked, and lost symbols while it was read.
+ */
+export function keyTooShort(key: InputFile, keySymbols: number, text: string, how: { offset?: number; shrank?: boolean } = {}): UserError {
+  const when = how.shrank ? ' (it shrank while it was read)' : '';
+  const at = how.offset ? ` at offset ${how.offset}` : '';
+  return new UserError(`key '${key.path}' is too short${when}: ${plural(keySymbols, 'symbol')} for ${text}${at}`);
 }

@@ -16,7 +16,8 @@ export function clientMain(program: string, direction: Direction): void {
       synopsis: `${input} KEY PORT`,
       about:
         `${verb} the text in file ${input} with the key in file KEY, using the ${server}\n` +
-        `listening on PORT, and writes the ${output} to stdout. ${input} may be - for stdin.\n` +
+        `listening on PORT, and writes the ${output} to stdout. ${input} may be - for stdin;\n` +
+        `KEY may be any file or pipe (/dev/stdin, <(keygen N)) but not -.\n` +
         `Exit status: 0 done, 1 bad usage or input, 2 the server could not be used.\n` +
         `Environment: OTP_REPLY_TIMEOUT_MS, how long to wait for a silent server (default 30000)` +
         (direction === 'encrypt' ? `;\nOTP_LEDGER, the ledger of --no-reuse (default ~/.local/state/otp/ledger).` : '.'),

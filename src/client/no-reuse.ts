@@ -73,7 +73,7 @@ export function trim(job: Job, reservation: Reservation, sent: number): void {
 function fileRange(job: Job, used: readonly Range[], symbols: number): Range {
   const { key, keyLength, offset } = job;
   if (symbols === 0) return { start: offset ?? 0, end: offset ?? 0 };
-  if ((offset ?? 0) + symbols > keyLength) throw keyTooShort(key, keyLength, textOf(symbols), offset ?? 0);
+  if ((offset ?? 0) + symbols > keyLength) throw keyTooShort(key, keyLength, textOf(symbols), { offset: offset ?? 0 });
   if (offset !== null) {
     const range = { start: offset, end: offset + symbols };
     const clash = overlap(used, range);
@@ -105,7 +105,7 @@ function streamRange(job: Job, used: readonly Range[]): Range {
     if (!longest) throw new UserError(`all ${plural(keyLength, 'symbol')} of key '${key.path}' are used`);
     return longest;
   }
-  if (offset >= keyLength) throw keyTooShort(key, keyLength, 'a text', offset);
+  if (offset >= keyLength) throw keyTooShort(key, keyLength, 'a text', { offset });
   const gap = gapFrom(used, keyLength, offset);
   if (!gap) {
     throw new UserError(

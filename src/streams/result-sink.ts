@@ -18,6 +18,8 @@ export class ResultSink extends Writable {
   error: ServerError | null = null;
   /** What the check found wrong with the reply, if anything. */
   fault: string | null = null;
+  /** The server sent a frame no otp server sends. */
+  foreign = false;
   symbols = 0;
 
   constructor(
@@ -49,6 +51,7 @@ export class ResultSink extends Writable {
         this.error = parseError(frame.payload);
         return next(new Error(this.error.message));
       default:
+        this.foreign = true;
         this.error = { code: 0, message: `the server sent a frame of unknown type ${frame.type}` };
         return next(new Error(this.error.message));
     }
