@@ -65,6 +65,9 @@ async function silentServer(t: Test): Promise<{ port: number; connections: () =>
   return { port: (server.address() as { port: number }).port, connections: () => count, first };
 }
 
+// Some sixty client processes, twenty at once: on a loaded machine more than tap's default 120 s.
+t.setTimeout(300_000);
+
 t.test('--offset and --no-reuse', async (t) => {
   const [enc, dec] = await Promise.all([startServer('enc_server'), startServer('dec_server')]);
   t.teardown(() => enc.stop());
