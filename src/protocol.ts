@@ -81,15 +81,28 @@ export const MAX_TIMEOUT_MS = 2_147_483_647;
 export function readTimeouts(env: NodeJS.ProcessEnv = process.env): Timeouts {
   const timeouts = { ...DEFAULT_TIMEOUTS };
   for (const [field, name] of Object.entries(TIMEOUT_VARIABLES) as [keyof Timeouts, string][]) {
-    const text = env[name];
-    if (text === undefined) continue;
-    const value = /^[1-9][0-9]{0,9}$/.test(text) ? Number(text) : NaN;
-    if (!(value <= MAX_TIMEOUT_MS)) {
-      throw new Error(`${name}=${JSON.stringify(text)} is not a whole number of milliseconds from 1 to ${MAX_TIMEOUT_MS}`);
-    }
-    timeouts[field] = value;
+    timeouts[field] = envMs(env, name, timeouts[field]);
   }
   return timeouts;
+}
+
+/** A client waiting for its server gives up when nothing comes back for this long. */
+export const REPLY_TIMEOUT_VARIABLE = 'OTP_REPLY_TIMEOUT_MS';
+export const DEFAULT_REPLY_TIMEOUT_MS = 30_000;
+
+/** The client's reply timeout, read as strictly as the server's timeouts. */
+export function readReplyTimeout(env: NodeJS.ProcessEnv = process.env): number {
+  return envMs(env, REPLY_TIMEOUT_VARIABLE, DEFAULT_REPLY_TIMEOUT_MS);
+}
+
+function envMs(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const text = env[name];
+  if (text === undefined) return fallback;
+  const value = /^[1-9][0-9]{0,9}$/.test(text) ? Number(text) : NaN;
+  if (!(value <= MAX_TIMEOUT_MS)) {
+    throw new Error(`${name}=${JSON.stringify(text)} is not a whole number of milliseconds from 1 to ${MAX_TIMEOUT_MS}`);
+  }
+  return value;
 }
 
 /**

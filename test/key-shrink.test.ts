@@ -2,7 +2,7 @@
 import { truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { checkFiles, openInput } from '../src/client/input-file.js';
+import { checkKey, checkText, openInput } from '../src/client/input-file.js';
 import { CHUNK_SIZE, FrameType, Role, type Frame } from '../src/protocol.js';
 import { PadSource } from '../src/streams/pad-source.js';
 
@@ -19,7 +19,8 @@ async function shrinkDuringJob(dir: string, shrinkTo: number): Promise<Error | n
   writeFileSync(keyPath, 'B'.repeat(SYMBOLS) + '\n');
   const text = openInput('text', textPath);
   const key = openInput('key', keyPath);
-  const symbols = checkFiles(text, key);
+  const symbols = checkText(text);
+  checkKey(key, symbols, 0);
   const source = new PadSource({ role: Role.ENCRYPT, text, key, symbols, keyChecked: true });
   try {
     for await (const frame of source as AsyncIterable<Frame>) {

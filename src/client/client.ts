@@ -4,14 +4,18 @@ import { connect } from 'node:net';
 import { pipeline } from 'node:stream';
 import { type Direction } from '../alphabet.js';
 import { EXIT_INPUT, EXIT_OK, EXIT_SERVER, fail, reason, UserError } from '../cli.js';
-import { ErrorCode, Role } from '../protocol.js';
+import { ErrorCode, readReplyTimeout, Role } from '../protocol.js';
 import { FrameDecoder } from '../streams/frame-decoder.js';
 import { FrameWriter } from '../streams/frame-writer.js';
 import { MemoryKeeper } from '../streams/memory-keeper.js';
 import { PadSource } from '../streams/pad-source.js';
 import { ResultSink } from '../streams/result-sink.js';
 import { startProgress, wantProgress } from './progress.js';
-import { checkFiles, countSymbols, openInput } from './input-file.js';
+import { checkKey, checkText, countSymbols, openInput, type InputFile } from './input-file.js';
+import { ledgerPath } from './ledger.js';
+import { reserve, stretchTooShort, trim, usedLine, type Job, type Reservation } from './no-reuse.js';
+import { ReplyCheck } from './reply-check.js';
+import { watchReply } from './reply-timer.js';
 import { hostPort } from '../host-port.js';
 import { article } from '../words.js';
 
@@ -24,6 +28,10 @@ export interface ClientOptions {
   host: string;
   /** true or false when asked for; undefined to decide by stderr and the input's size. */
   progress?: boolean;
+  /** --offset: the key symbol to start at; null for the classic start at 0 (or the ledger's choice). */
+  offset: number | null;
+  /** --no-reuse: take the key symbols from the ledger, and record them there. */
+  noReuse: boolean;
 }
 
 /** The server's error codes that blame the client's input rather than the service. */
@@ -33,10 +41,26 @@ export function runClient(options: ClientOptions): void {
   const { program, direction, port } = options;
   const server = direction === 'encrypt' ? 'enc_server' : 'dec_server';
   const where = options.host === '127.0.0.1' ? `on port ${port}` : `at ${hostPort(options.host, port)}`;
+  let replyTimeoutMs: number;
+  try {
+    replyTimeoutMs = readReplyTimeout(process.env);
+  } catch (err) {
+    throw new UserError((err as Error).message);
+  }
   const text = openInput(direction === 'encrypt' ? 'text' : 'ciphertext', options.textPath);
   const key = openInput('key', options.keyPath);
   if (key.fd === 0) throw new UserError("the key cannot be '-': give it a path (/dev/stdin when the text is not '-')");
-  const symbols = !text.regular ? null : key.regular ? checkFiles(text, key) : countSymbols(text, text.size);
+  if ((options.noReuse || options.offset !== null) && !key.regular) {
+    throw new UserError(`${options.noReuse ? '--no-reuse' : '--offset'} needs the key in a regular file`);
+  }
+  const symbols = text.regular ? checkText(text) : null;
+  // The ledger records the job's key symbols before anything is sent.
+  const job: Job | null = options.noReuse
+    ? { ledger: ledgerPath(), key, keyLength: keyLength(key), symbols, offset: options.offset }
+    : null;
+  const reservation = job ? reserve(job) : null;
+  const offset = reservation?.range.start ?? options.offset ?? 0;
+  if (symbols !== null && key.regular) checkKey(key, symbols, offset);
 
   const source = new PadSource({
     role: direction === 'encrypt' ? Role.ENCRYPT : Role.DECRYPT,
@@ -45,15 +69,28 @@ export function runClient(options: ClientOptions): void {
     symbols,
     keyChecked: symbols !== null && key.regular,
     textStream: text.regular ? undefined : text.fd === 0 ? process.stdin : createReadStream('', { fd: text.fd }),
+    keyOffset: offset,
+    keyLimit: reservation && symbols === null ? { symbols: size(reservation), error: stretchTooShort(key, reservation.range) } : undefined,
   });
-  const sink = new ResultSink(process.stdout);
+  if (job && reservation && symbols === null) process.once('exit', () => giveBack(job, reservation, source.symbols));
+  const check = new ReplyCheck({ sent: () => source.symbols, total: () => symbols ?? (source.readableEnded ? source.symbols : null) });
+  const sink = new ResultSink(process.stdout, check);
   const stopProgress = wantProgress(options.progress, text.regular ? text.size : null, process.stderr.isTTY === true)
     ? startProgress(program, symbols, () => sink.symbols)
     : () => {};
   process.once('exit', stopProgress);
-  // Done: no need to wait for the server's end of the connection to close as well.
-  sink.once('complete', () => process.exit(EXIT_OK));
+  sink.once('complete', () => {
+    if (reservation) process.stderr.write(`${usedLine(program, key, { start: offset, end: offset + source.symbols })}\n`);
+    // Done: no need to wait for the server's end of the connection to close as well.
+    process.exit(EXIT_OK);
+  });
   const socket = connect({ port, host: options.host, noDelay: true });
+  // A regular file's job waits for the server from the start; a stream's only while the
+  // server owes it symbols, so that a slow producer is not taken for a silent server.
+  const waiting = (): boolean => symbols !== null || sink.symbols < source.symbols || source.readableEnded;
+  watchReply(replyTimeoutMs, () => sink.symbols, waiting, () => {
+    fail(program, new UserError(`the ${server} ${where} sent nothing for ${replyTimeoutMs} ms`, EXIT_SERVER));
+  });
 
   // Every failure is judged once, on the receiving side, which a broken input also ends.
   pipeline(source, new FrameWriter(socket), (err) => {
@@ -64,6 +101,7 @@ export function runClient(options: ClientOptions): void {
     stopProgress();
     if (source.failure) return fail(program, source.failure);
     if (sink.done) return void (process.exitCode = EXIT_OK);
+    if (sink.fault) fail(program, new UserError(`the ${server} ${where} ${sink.fault}`, EXIT_SERVER));
     // A reply this client cannot read as frames (an HTTP server's, say) is not the server's
     // ERROR: it is no otp server at all.
     if ((decoder.faulted && !decoder.cutShort) || sink.foreign) {
@@ -74,11 +112,29 @@ export function runClient(options: ClientOptions): void {
       if (code === ErrorCode.ROLE) {
         fail(program, new UserError(`the server ${where} rejected ${program}: it is not ${article(server)} ${server}`, EXIT_SERVER));
       }
-      if (code === ErrorCode.BUSY) fail(program, new UserError(`cannot use the ${server} ${where}: server busy; try again later`, EXIT_SERVER));
+      if (code === ErrorCode.BUSY) fail(program, new UserError(`server busy: the ${server} ${where} is at its limit; try again later`, EXIT_SERVER));
       fail(program, new UserError(`the server failed the job: ${message}`, INPUT_FAULTS.has(code) ? EXIT_INPUT : EXIT_SERVER));
     }
     const why = err ? reason(err) : 'the connection closed before the result was complete';
     const hint = (err as NodeJS.ErrnoException | undefined)?.code === 'ECONNREFUSED' ? ` (is ${server} running there?)` : '';
     fail(program, new UserError(`cannot use the ${server} ${where}: ${why}${hint}`, EXIT_SERVER));
   });
+}
+
+/** Symbols in a regular key file: its length, less a final newline. */
+function keyLength(key: InputFile): number {
+  return countSymbols(key, key.size, key.size - 1);
+}
+
+function size(reservation: Reservation): number {
+  return reservation.range.end - reservation.range.start;
+}
+
+/** A stream's unused reservation goes back to the ledger; if that fails, it stays spent, which is safe. */
+function giveBack(job: Job, reservation: Reservation, sent: number): void {
+  try {
+    trim(job, reservation, sent);
+  } catch {
+    // Nothing to do: the symbols stay recorded as used.
+  }
 }

@@ -46,12 +46,13 @@ export function readInto(file: InputFile, buf: Buffer, offset: number, length: n
 }
 
 /**
- * Checks bytes [0, limit) of a regular file and returns how many symbols it holds there:
- * `limit`, or fewer when the file ends sooner, in at most one final newline.
+ * Checks bytes [from, limit) of a regular file and returns where its symbols end there:
+ * `limit`, or sooner when the file ends sooner, in at most one final newline. A `from`
+ * past the end is taken back to the file's last byte, so that the answer is its length.
  */
-export function countSymbols(file: InputFile, limit: number): number {
-  const buf = scanBuffer(limit);
-  let pos = 0;
+export function countSymbols(file: InputFile, limit: number, from = 0): number {
+  let pos = Math.max(0, Math.min(from, file.size - 1));
+  const buf = scanBuffer(limit - pos);
   while (pos < limit) {
     const got = readInto(file, buf, 0, Math.min(buf.length, limit - pos), pos);
     if (got === 0) return pos;
@@ -66,16 +67,23 @@ export function countSymbols(file: InputFile, limit: number): number {
   return pos;
 }
 
-/** Checks a regular text and key before connecting; returns the text's length in symbols. */
-export function checkFiles(text: InputFile, key: InputFile): number {
-  const symbols = countSymbols(text, text.size);
-  const keySymbols = countSymbols(key, symbols);
-  if (keySymbols < symbols) throw keyTooShort(key, keySymbols, textOf(symbols));
-  return symbols;
+/** Checks a regular text before connecting; returns its length in symbols. */
+export function checkText(text: InputFile): number {
+  return countSymbols(text, text.size);
 }
 
-/** `shrank`: the key was long enough when checked, and lost symbols while it was read. */
-export function keyTooShort(key: InputFile, keySymbols: number, text: string, shrank = false): UserError {
-  const when = shrank ? ' (it shrank while it was read)' : '';
-  return new UserError(`key '${key.path}' is too short${when}: ${plural(keySymbols, 'symbol')} for ${text}`);
+/** Checks the key symbols a regular text of `symbols` will use, from symbol `offset` on. */
+export function checkKey(key: InputFile, symbols: number, offset: number): void {
+  const keySymbols = countSymbols(key, offset + symbols, offset);
+  if (keySymbols < offset + symbols) throw keyTooShort(key, keySymbols, textOf(symbols), { offset });
+}
+
+/**
+ * `offset`: the job starts at that key symbol (--offset). `shrank`: the key was long
+ * enough when checked, and lost symbols while it was read.
+ */
+export function keyTooShort(key: InputFile, keySymbols: number, text: string, how: { offset?: number; shrank?: boolean } = {}): UserError {
+  const when = how.shrank ? ' (it shrank while it was read)' : '';
+  const at = how.offset ? ` at offset ${how.offset}` : '';
+  return new UserError(`key '${key.path}' is too short${when}: ${plural(keySymbols, 'symbol')} for ${text}${at}`);
 }

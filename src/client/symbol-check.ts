@@ -7,11 +7,13 @@ import { badCharacter, type InputFile } from './input-file.js';
  * end: a chunk's trailing newline is held back, and forgiven if nothing follows it.
  */
 export class SymbolCheck {
-  /** Bytes seen so far, the held newline included. */
-  private _seen = 0;
   private _heldNewline = false;
 
-  constructor(private readonly _file: InputFile) {}
+  /** `_seen` counts the bytes seen so far, the held newline included: from where checking starts (--offset). */
+  constructor(
+    private readonly _file: InputFile,
+    private _seen = 0,
+  ) {}
 
   /** The symbols of this chunk (the chunk itself, or less its final newline); throws at a bad byte. */
   symbols(chunk: Buffer): Buffer {

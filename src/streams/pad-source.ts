@@ -17,6 +17,10 @@ export interface PadSourceOptions {
   keyChecked: boolean;
   /** Where a text that is not a regular file comes from (stdin, a pipe). */
   textStream?: NodeJS.ReadableStream;
+  /** The key symbol the job starts at (--offset); the key must then be a regular file. */
+  keyOffset?: number;
+  /** At most this many key symbols may be used; more text is the error it makes (a ledger's reservation). */
+  keyLimit?: { symbols: number; error: (atLeast: number) => Error };
 }
 
 /**
@@ -42,7 +46,7 @@ export class PadSource extends Readable {
     super({ objectMode: true, highWaterMark: 2 });
     this._options = options;
     this._textCheck = options.symbols === null ? new SymbolCheck(options.text) : null;
-    this._keyCheck = options.keyChecked ? null : new SymbolCheck(options.key);
+    this._keyCheck = options.keyChecked ? null : new SymbolCheck(options.key, options.keyOffset);
     this.push(helloFrame(options.role) satisfies Frame);
   }
 
@@ -108,17 +112,19 @@ export class PadSource extends Readable {
   }
 
   private _readKey(n: number): Buffer {
-    const { key, symbols } = this._options;
+    const { key, symbols, keyOffset = 0, keyLimit } = this._options;
+    if (keyLimit && this.symbols + n > keyLimit.symbols) throw keyLimit.error(this.symbols + n);
     const buf = this._pool.take().subarray(0, n);
-    const position = key.regular ? this.symbols : null;
+    const position = key.regular ? keyOffset + this.symbols : null;
     const got = readFully(key, buf, position);
     const keySymbols = this._keyCheck ? this._keyCheck.symbols(buf.subarray(0, got)).length : got;
     if (keySymbols < n) {
       const text = symbols === null ? `a text of at least ${plural(this.symbols + n, 'symbol')}` : textOf(symbols);
       // A regular file read at an offset past its new end gives nothing: what is left of
       // it is its size now, not how far this read had got.
-      const left = key.regular ? Math.min(this.symbols + keySymbols, fstatSync(key.fd).size) : this.symbols + keySymbols;
-      throw keyTooShort(key, left, text, this._options.keyChecked);
+      const read = keyOffset + this.symbols + keySymbols;
+      const left = key.regular ? Math.min(read, fstatSync(key.fd).size) : read;
+      throw keyTooShort(key, left, text, { offset: keyOffset, shrank: this._options.keyChecked });
     }
     return buf;
   }

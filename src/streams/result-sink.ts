@@ -1,6 +1,7 @@
-// Writable: the server's frames in; RESULT bytes to the output as they come, and a newline after DONE.
+// Writable: the server's frames in; checked RESULT bytes to the output as they come, and a newline after DONE.
 import { Writable } from 'node:stream';
 import { FrameType, parseError, type Frame } from '../protocol.js';
+import type { ReplyCheck } from '../client/reply-check.js';
 
 export interface ServerError {
   code: number;
@@ -8,41 +9,57 @@ export interface ServerError {
 }
 
 /**
- * Ends quietly after DONE or an ERROR frame; which of the two came (or neither, when
- * the connection ended early) is for the client to judge from `done` and `error`.
- * Emits 'complete' once the newline after DONE has been written out.
+ * Emits 'complete' once the newline after DONE has been written out. An ERROR frame, or a
+ * reply the check refuses, ends the sink at once with an error, whatever the connection
+ * still does; which of the two it was is for the client to judge from `error` and `fault`.
  */
 export class ResultSink extends Writable {
   done = false;
   error: ServerError | null = null;
+  /** What the check found wrong with the reply, if anything. */
+  fault: string | null = null;
   /** The server sent a frame no otp server sends. */
   foreign = false;
   symbols = 0;
 
-  constructor(private readonly _out: NodeJS.WritableStream) {
+  constructor(
+    private readonly _out: NodeJS.WritableStream,
+    private readonly _check: ReplyCheck,
+  ) {
     super({ objectMode: true });
   }
 
   override _write(frame: Frame, _encoding: BufferEncoding, next: (err?: Error | null) => void): void {
-    if (this.done || this.error) return next();
+    if (this.done) return next();
     switch (frame.type) {
-      case FrameType.RESULT:
+      case FrameType.RESULT: {
+        const fault = this._check.result(frame.payload);
+        if (fault) return this._refuse(fault, next);
         this.symbols += frame.payload.length;
         return this._emit(frame.payload, next);
-      case FrameType.DONE:
+      }
+      case FrameType.DONE: {
+        const fault = this._check.done();
+        if (fault) return this._refuse(fault, next);
         this.done = true;
         // 'complete' once the output has taken the last byte: the job is over, whatever
         // the connection still does.
         this._out.write('\n', () => this.emit('complete'));
         return next();
+      }
       case FrameType.ERROR:
         this.error = parseError(frame.payload);
-        return next();
+        return next(new Error(this.error.message));
       default:
         this.foreign = true;
         this.error = { code: 0, message: `the server sent a frame of unknown type ${frame.type}` };
-        return next();
+        return next(new Error(this.error.message));
     }
+  }
+
+  private _refuse(fault: string, next: (err: Error) => void): void {
+    this.fault = fault;
+    next(new Error(fault));
   }
 
   private _emit(bytes: Buffer, next: () => void): void {

@@ -1,0 +1,27 @@
+// Gives up on a server that sends nothing for too long while its client waits for it.
+
+/**
+ * Calls `onSilence` once `heard()` has not changed for `ms` while `waiting()` is true; the
+ * clock starts again whenever the client stops waiting (a stream's producer is slow, and
+ * the server has answered all it was sent). Returns a function that stops the watch.
+ */
+export function watchReply(ms: number, heard: () => number, waiting: () => boolean, onSilence: () => void): () => void {
+  let last = heard();
+  let since = performance.now();
+  const timer = setInterval(
+    () => {
+      const now = performance.now();
+      const count = heard();
+      if (count !== last || !waiting()) {
+        last = count;
+        since = now;
+      } else if (now - since >= ms) {
+        clearInterval(timer);
+        onSilence();
+      }
+    },
+    Math.min(1000, Math.max(5, ms / 10)),
+  );
+  timer.unref();
+  return () => clearInterval(timer);
+}
