@@ -2,7 +2,7 @@
 import { randomFillSync } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { ALPHABET, NEWLINE, SYMBOLS } from '../alphabet.js';
-import { getKernels, type Kernels } from '../simd/kernels.js';
+import { getKernels, REGION, type Kernels } from '../simd/kernels.js';
 
 /** 243 = 9 × 27 is the largest multiple of 27 a byte can hold; bytes from 243 up are drawn again. */
 const ACCEPT_BELOW = 256 - (256 % SYMBOLS);
@@ -15,14 +15,17 @@ const SYMBOL_OF_BYTE = (() => {
   return table;
 })();
 
-const CHUNK = 64 * 1024;
+/** Symbols per chunk written: large, so that the cost per chunk is nothing. */
+const CHUNK = 1 << 20;
+const RANDOM_BYTES = 64 * 1024;
 
 export class RandomSymbols extends Readable {
   private _left: number;
   private _newlineSent = false;
-  private readonly _random = Buffer.allocUnsafe(CHUNK);
+  /** Random bytes for the plain loop, where there is no SIMD. */
+  private readonly _random = Buffer.allocUnsafe(RANDOM_BYTES);
   /** Bytes of _random not yet used. */
-  private _randomAt = CHUNK;
+  private _randomAt = RANDOM_BYTES;
 
   constructor(count: number) {
     super({ highWaterMark: CHUNK });
@@ -47,26 +50,21 @@ export class RandomSymbols extends Readable {
 
   /**
    * Sixteen draws a step in the SIMD kernel, which leaves a 0 where a draw is rejected;
-   * each of those (one in twenty) is then drawn again, one at a time. Every symbol is
-   * still one accepted, unbiased draw, independent of the others.
+   * a second kernel packs the accepted symbols together, and a stretch of random bytes
+   * a little longer than needed (243 of 256 are accepted) is drawn until `out` is full.
+   * Every symbol is one accepted, unbiased draw, independent of the others; the accepted
+   * symbols left over at the end of a stretch are dropped, whatever their values.
    */
   private _fillSimd(out: Buffer, kernels: Kernels): void {
     const { memory, a } = kernels;
-    randomFillSync(memory, a, out.length);
-    kernels.symbols(a, out.length);
-    memory.copy(out, 0, a, a + out.length);
-    for (let i = out.indexOf(REJECTED); i >= 0; i = out.indexOf(REJECTED, i + 1)) out[i] = this._drawOne();
-  }
-
-  private _drawOne(): number {
-    const random = this._random;
-    for (;;) {
-      if (this._randomAt === random.length) {
-        randomFillSync(random);
-        this._randomAt = 0;
-      }
-      const symbol = SYMBOL_OF_BYTE[random[this._randomAt++]];
-      if (symbol !== REJECTED) return symbol;
+    for (let filled = 0; filled < out.length; ) {
+      const need = out.length - filled;
+      const draw = Math.min(REGION, (Math.ceil((need * 256) / ACCEPT_BELOW / 16) + 4) * 16);
+      randomFillSync(memory, a, draw);
+      kernels.symbols(a, draw);
+      const n = Math.min(need, kernels.compact(a, draw, kernels.out));
+      memory.copy(out, filled, kernels.out, kernels.out + n);
+      filled += n;
     }
   }
 
