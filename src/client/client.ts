@@ -5,9 +5,8 @@ import { pipeline } from 'node:stream';
 import { type Direction } from '../alphabet.js';
 import { EXIT_INPUT, EXIT_OK, EXIT_SERVER, fail, reason, UserError } from '../cli.js';
 import { ErrorCode, Role } from '../protocol.js';
-import { FrameDecoder } from '../streams/frame-decoder.js';
+import { FrameReader } from '../streams/frame-reader.js';
 import { FrameWriter } from '../streams/frame-writer.js';
-import { MemoryKeeper } from '../streams/memory-keeper.js';
 import { PadSource } from '../streams/pad-source.js';
 import { ResultSink } from '../streams/result-sink.js';
 import { startProgress, wantProgress } from './progress.js';
@@ -52,13 +51,14 @@ export function runClient(options: ClientOptions): void {
   process.once('exit', stopProgress);
   // Done: no need to wait for the server's end of the connection to close as well.
   sink.once('complete', () => process.exit(EXIT_OK));
-  const socket = connect({ port, host: options.host, noDelay: true });
+  const reader = new FrameReader(sink, { partial: true });
+  const socket = connect({ port, host: options.host, noDelay: true, onread: reader.onread });
 
   // Every failure is judged once, on the receiving side, which a broken input also ends.
   pipeline(source, new FrameWriter(socket), (err) => {
     if (err) socket.destroy();
   });
-  pipeline(socket, new FrameDecoder({ partial: true }), new MemoryKeeper(), sink, (err) => {
+  reader.attach(socket, (err) => {
     stopProgress();
     if (source.failure) return fail(program, source.failure);
     if (sink.done) return void (process.exitCode = EXIT_OK);
