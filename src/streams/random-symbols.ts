@@ -2,6 +2,7 @@
 import { randomFillSync } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { ALPHABET, NEWLINE, SYMBOLS } from '../alphabet.js';
+import { collectGarbage } from '../gc.js';
 import { getKernels, REGION, type Kernels } from '../simd/kernels.js';
 
 /** 243 = 9 × 27 is the largest multiple of 27 a byte can hold; bytes from 243 up are drawn again. */
@@ -18,10 +19,13 @@ const SYMBOL_OF_BYTE = (() => {
 /** Symbols per chunk written: large, so that the cost per chunk is nothing. */
 const CHUNK = 1 << 20;
 const RANDOM_BYTES = 64 * 1024;
+/** Chunks between two young-generation collections. */
+const COLLECT_EVERY = 8;
 
 export class RandomSymbols extends Readable {
   private _left: number;
   private _newlineSent = false;
+  private _chunks = 0;
   /** Random bytes for the plain loop, where there is no SIMD. */
   private readonly _random = Buffer.allocUnsafe(RANDOM_BYTES);
   /** Bytes of _random not yet used. */
@@ -45,6 +49,8 @@ export class RandomSymbols extends Readable {
     if (kernels) this._fillSimd(out, kernels);
     else this._fill(out);
     this._left -= n;
+    // Each chunk is dead once written; freed young, they do not pile up (see MemoryKeeper).
+    if (++this._chunks % COLLECT_EVERY === 0) collectGarbage('minor');
     this.push(out);
   }
 
