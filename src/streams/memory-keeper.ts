@@ -15,7 +15,7 @@ import type { Frame } from '../protocol.js';
 export class MemoryKeeper extends Transform {
   private _since = 0;
 
-  constructor(private readonly _interval = 4 << 20) {
+  constructor(private readonly _interval = 1 << 20) {
     super({ objectMode: true });
   }
 
