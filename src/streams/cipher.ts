@@ -41,7 +41,7 @@ export class Cipher extends Transform {
     window = CIPHER_WINDOW,
     private readonly _overwrite = false,
   ) {
-    super({ objectMode: true });
+    super({ objectMode: true, highWaterMark: 4 });
     this.window = window;
     this.direction = direction;
     this._table = tables[direction] ??= cipherTable(direction);

@@ -12,7 +12,7 @@ export class FrameDecoder extends Transform {
   private readonly _parser: FrameParser;
 
   constructor(options: FrameDecoderOptions = {}) {
-    super({ readableObjectMode: true });
+    super({ readableObjectMode: true, readableHighWaterMark: 4 });
     this._parser = new FrameParser((frame) => {
       this.push(frame);
       if (this._parser.faulted) this.push(null);
