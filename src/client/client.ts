@@ -11,6 +11,7 @@ import { PadSource } from '../streams/pad-source.js';
 import { ResultSink } from '../streams/result-sink.js';
 import { startProgress, wantProgress } from './progress.js';
 import { checkFiles, countSymbols, openInput } from './input-file.js';
+import { hostPort } from '../host-port.js';
 import { article } from '../words.js';
 
 export interface ClientOptions {
@@ -30,10 +31,10 @@ const INPUT_FAULTS: ReadonlySet<number> = new Set([ErrorCode.BAD_TEXT, ErrorCode
 export function runClient(options: ClientOptions): void {
   const { program, direction, port } = options;
   const server = direction === 'encrypt' ? 'enc_server' : 'dec_server';
-  const where = options.host === '127.0.0.1' ? `on port ${port}` : `at ${options.host} port ${port}`;
+  const where = options.host === '127.0.0.1' ? `on port ${port}` : `at ${hostPort(options.host, port)}`;
   const text = openInput(direction === 'encrypt' ? 'text' : 'ciphertext', options.textPath);
   const key = openInput('key', options.keyPath);
-  if (key.fd === 0) throw new UserError('the key cannot be stdin');
+  if (key.fd === 0) throw new UserError("the key cannot be '-': give it a path (/dev/stdin when the text is not '-')");
   const symbols = !text.regular ? null : key.regular ? checkFiles(text, key) : countSymbols(text, text.size);
 
   const source = new PadSource({
@@ -62,7 +63,12 @@ export function runClient(options: ClientOptions): void {
     stopProgress();
     if (source.failure) return fail(program, source.failure);
     if (sink.done) return void (process.exitCode = EXIT_OK);
-    if (sink.error) {
+    // A reply this client cannot read as frames (an HTTP server's, say) is not the server's
+    // ERROR: it is no otp server at all.
+    if ((reader.faulted && !reader.cutShort) || sink.foreign) {
+      fail(program, new UserError(`the server ${where} does not speak the otp protocol: is it ${article(server)} ${server}?`, EXIT_SERVER));
+    }
+    if (sink.error && !reader.cutShort) {
       const { code, message } = sink.error;
       if (code === ErrorCode.ROLE) {
         fail(program, new UserError(`the server ${where} rejected ${program}: it is not ${article(server)} ${server}`, EXIT_SERVER));

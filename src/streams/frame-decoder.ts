@@ -36,6 +36,11 @@ export class FrameDecoder extends Transform {
     return this._parser.faulted;
   }
 
+  /** The fault was the input ending inside a frame (a broken connection), not a bad frame. */
+  get cutShort(): boolean {
+    return this._parser.cutShort;
+  }
+
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     this._parser.write(chunk);
     done();

@@ -32,6 +32,8 @@ export class FrameParser {
   readonly partial: boolean;
   /** Set once a fault has been reported. */
   faulted = false;
+  /** The fault was the input ending inside a frame (a broken connection), not a bad frame. */
+  cutShort = false;
 
   private _header = Buffer.alloc(HEADER_SIZE);
   private _headerFill = 0;
@@ -79,6 +81,7 @@ export class FrameParser {
   /** The bytes have ended: a fault when they stopped inside a frame. */
   end(): void {
     if (!this.faulted && (this._missing >= 0 || this._headerFill > 0)) {
+      this.cutShort = true;
       this._fault('the stream ended inside a frame');
     }
   }

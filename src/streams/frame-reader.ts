@@ -59,6 +59,16 @@ export class FrameReader {
     this._sink.once('finish', () => settle(null));
   }
 
+  /** Set once the frames were malformed or cut short (see FrameParser). */
+  get faulted(): boolean {
+    return this._parser.faulted;
+  }
+
+  /** The fault was the input ending inside a frame (a broken connection), not a bad frame. */
+  get cutShort(): boolean {
+    return this._parser.cutShort;
+  }
+
   private _take(bytes: number): boolean {
     this._parser.write(this.onread.buffer.subarray(0, bytes));
     // Still held by the sink: the next read would overwrite it.
