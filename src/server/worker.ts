@@ -5,7 +5,7 @@ import type { Direction } from '../alphabet.js';
 import { CIPHER_WINDOW, errorFrame, ErrorCode, HELLO_SIZE, IDLE_TIMEOUT_MS, LINGER_MS } from '../protocol.js';
 import { Cipher } from '../streams/cipher.js';
 import { FrameDecoder } from '../streams/frame-decoder.js';
-import { FrameWriter } from '../streams/frame-writer.js';
+import { FrameEncoder } from '../streams/frame-encoder.js';
 import { MemoryKeeper } from '../streams/memory-keeper.js';
 import type { JobReport, ToMain, ToWorker } from './messages.js';
 
@@ -30,7 +30,7 @@ function lostJob(): JobReport {
   return { pid: process.pid, received: 0, symbols: 0, ms: 0, outcome: 'broken', detail: 'the socket closed in transit' };
 }
 
-/** One job: socket → frame decoder → cipher → frame writer (header and payload in one writev) → socket. */
+/** One job: socket → frame decoder → cipher → frame encoder → socket. */
 function serve(socket: Socket, direction: Direction, rest: Buffer, finish: (report: JobReport) => void): void {
   const started = Date.now();
   // The client half-closes after END and still reads the result.
@@ -53,7 +53,7 @@ function serve(socket: Socket, direction: Direction, rest: Buffer, finish: (repo
   // Once the last frame is out, the client has LINGER_MS to close its end.
   socket.once('finish', linger);
 
-  pipeline(socket, new FrameDecoder({ partial: true }), cipher, new MemoryKeeper(), new FrameWriter(socket), (err) => {
+  pipeline(socket, new FrameDecoder({ partial: true }), cipher, new MemoryKeeper(), new FrameEncoder(), socket, (err) => {
     // A pending timer would hold the job's whole pipeline in memory until it fired.
     socket.setTimeout(0);
     clearTimeout(lingering);
