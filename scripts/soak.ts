@@ -277,7 +277,7 @@ async function main(): Promise<void> {
   });
 
   stopping = true;
-  const codes = await Promise.all(servers.map(({ server }) => server.stop()));
+  const codes = (await Promise.all(servers.map(({ server }) => server.stop()))).map((ending) => ending.code);
   servers.forEach(({ name }, i) => console.log(`${name} stopped with SIGTERM: exit ${codes[i]}`));
   for (const fn of holder.teardowns) fn();
 

@@ -83,6 +83,3 @@ export function parseError(payload: Buffer): { code: number; message: string } {
 export function helloFrame(role: Role): Frame {
   return { type: FrameType.HELLO, payload: Buffer.from([PROTOCOL_VERSION, role]) };
 }
-
-/** Bytes of a whole HELLO frame. */
-export const HELLO_SIZE = HEADER_SIZE + 2;

@@ -158,7 +158,9 @@ t.test('the server dying mid-stream: the client exits 2 with one line', async (t
   const server = await startServer('enc_server');
   t.teardown(() => server.stop());
   const pid = server.child.pid!;
+  await waitUntil(() => childrenOf(pid).length === 5, 30_000, 'five workers');
   const workers = childrenOf(pid);
+  t.equal(workers.length, 5, 'five workers to watch');
   const client = await bigClient(t, server);
   process.kill(pid, 'SIGKILL');
   client.child.stdout!.resume();

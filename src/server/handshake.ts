@@ -1,5 +1,6 @@
 // Reads the opening of a connection (HELLO, then the job's first byte) in the server's main process.
 import type { Socket } from 'node:net';
+import { freeze } from '../node-internals.js';
 import { ErrorCode, FrameType, HEADER_SIZE, MAX_CONTROL_PAYLOAD } from '../protocol.js';
 
 export type Hello =
@@ -84,30 +85,4 @@ export function readOpening(
     socket.on('data', onData).on('end', onEnd).on('error', onEnd).on('close', onEnd);
     socket.resume();
   });
-}
-
-/**
- * Node's pause() stops the handle only for sockets made with an `onread` buffer, and the
- * stream machinery would start it again on the next tick to fill its buffer: the handle
- * is stopped here, and the socket's _read made to leave it stopped.
- */
-function freeze(socket: Socket): void {
-  socket.pause();
-  socket._read = () => {};
-  const handle = (socket as unknown as { _handle?: { readStop(): number; reading: boolean } })._handle;
-  if (handle) {
-    handle.readStop();
-    handle.reading = false;
-  }
-}
-
-/** Lets a socket read again, frozen or not, to drain it before closing. */
-export function thaw(socket: Socket): void {
-  if (Object.hasOwn(socket, '_read')) {
-    Reflect.deleteProperty(socket, '_read');
-    // The no-op _read left the stream believing a read is under way, which would keep
-    // resume() from ever starting the handle again.
-    (socket as unknown as { _readableState: { reading: boolean } })._readableState.reading = false;
-  }
-  socket.resume();
 }

@@ -12,7 +12,10 @@ export interface JobReport {
   detail?: string;
 }
 
-/** Sent with a socket handle: the bytes the main process read past the HELLO, base64. */
-export type ToWorker = { kind: 'job'; rest: string };
+/**
+ * Sent with a socket handle: the bytes the main process read past the HELLO, base64, and
+ * how many it read in all (the HELLO, whatever its length, and those).
+ */
+export type ToWorker = { kind: 'job'; rest: string; read: number };
 
 export type ToMain = { kind: 'ready' } | { kind: 'done'; report: JobReport };

@@ -15,8 +15,10 @@ import {
 } from '../protocol.js';
 import { reason } from '../cli.js';
 import { hostPort } from '../host-port.js';
-import { readOpening, thaw, type Refusal } from './handshake.js';
+import { thaw } from '../node-internals.js';
+import { readOpening, type Refusal } from './handshake.js';
 import type { JobReport, ToMain, ToWorker } from './messages.js';
+import { WORKER_V8_FLAGS } from './worker-flags.js';
 import { article, plural } from '../words.js';
 
 export interface ServerOptions {
@@ -64,6 +66,7 @@ export function runServer(options: ServerOptions): void {
     }
     lastSpawns.push(now);
     const child = fork(process.argv[1], process.argv.slice(2), {
+      execArgv: [...process.execArgv, ...WORKER_V8_FLAGS],
       env: { ...process.env, OTP_WORKER: '1' },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
@@ -100,7 +103,7 @@ export function runServer(options: ServerOptions): void {
       if (!worker.ready || worker.job !== null || !worker.child.connected) continue;
       const { socket, peer, rest } = queue.shift()!;
       worker.job = peer;
-      const message: ToWorker = { kind: 'job', rest: rest.toString('base64') };
+      const message: ToWorker = { kind: 'job', rest: rest.toString('base64'), read: socket.bytesRead };
       worker.child.send(message, socket, { keepOpen: false }, (err) => {
         if (err) {
           log(`${peer}: could not hand the connection to worker ${worker.child.pid}: ${err.message}`);

@@ -2,7 +2,7 @@
 import type { Socket } from 'node:net';
 import { pipeline } from 'node:stream';
 import type { Direction } from '../alphabet.js';
-import { CIPHER_WINDOW, errorFrame, ErrorCode, HELLO_SIZE, IDLE_TIMEOUT_MS, LINGER_MS } from '../protocol.js';
+import { CIPHER_WINDOW, errorFrame, ErrorCode, IDLE_TIMEOUT_MS, LINGER_MS } from '../protocol.js';
 import { Cipher } from '../streams/cipher.js';
 import { FrameDecoder } from '../streams/frame-decoder.js';
 import { FrameEncoder } from '../streams/frame-encoder.js';
@@ -21,7 +21,7 @@ export function runWorker(direction: Direction): void {
   process.on('message', (message: ToWorker, socket?: Socket) => {
     if (message.kind !== 'job') return;
     if (!socket) return send({ kind: 'done', report: lostJob() });
-    serve(socket, direction, Buffer.from(message.rest, 'base64'), (report) => send({ kind: 'done', report }));
+    serve(socket, direction, Buffer.from(message.rest, 'base64'), message.read, (report) => send({ kind: 'done', report }));
   });
   send({ kind: 'ready' });
 }
@@ -30,8 +30,11 @@ function lostJob(): JobReport {
   return { pid: process.pid, received: 0, symbols: 0, ms: 0, outcome: 'broken', detail: 'the socket closed in transit' };
 }
 
-/** One job: socket → frame decoder → cipher → frame encoder → socket. */
-function serve(socket: Socket, direction: Direction, rest: Buffer, finish: (report: JobReport) => void): void {
+/**
+ * One job: socket → frame decoder → cipher → frame encoder → socket. `rest`: the bytes the
+ * main process read past the HELLO; `read`: all it read, HELLO included.
+ */
+function serve(socket: Socket, direction: Direction, rest: Buffer, read: number, finish: (report: JobReport) => void): void {
   const started = Date.now();
   // The client half-closes after END and still reads the result.
   socket.allowHalfOpen = true;
@@ -61,7 +64,7 @@ function serve(socket: Socket, direction: Direction, rest: Buffer, finish: (repo
     const fault = cipher.fault;
     finish({
       pid: process.pid,
-      received: socket.bytesRead + rest.length + HELLO_SIZE,
+      received: read + socket.bytesRead,
       symbols: cipher.symbols,
       ms: Date.now() - started,
       outcome: cipher.completed ? 'ok' : fault ? 'fault' : 'broken',

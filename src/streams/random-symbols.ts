@@ -2,7 +2,7 @@
 import { randomFillSync } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { ALPHABET, NEWLINE, SYMBOLS } from '../alphabet.js';
-import { collectGarbage } from '../gc.js';
+import { collectYoungGarbage } from '../node-internals.js';
 import { getKernels, REGION, type Kernels } from '../simd/kernels.js';
 
 /** 243 = 9 × 27 is the largest multiple of 27 a byte can hold; bytes from 243 up are drawn again. */
@@ -22,6 +22,9 @@ const RANDOM_BYTES = 64 * 1024;
 /** Chunks between two young-generation collections. */
 const COLLECT_EVERY = 8;
 
+/** Fills buf[offset, offset + size) with random bytes, as node:crypto's randomFillSync does. */
+export type RandomSource = (buf: Uint8Array, offset: number, size: number) => unknown;
+
 export class RandomSymbols extends Readable {
   private _left: number;
   private _newlineSent = false;
@@ -31,7 +34,11 @@ export class RandomSymbols extends Readable {
   /** Bytes of _random not yet used. */
   private _randomAt = RANDOM_BYTES;
 
-  constructor(count: number) {
+  /** `source`: where the random bytes come from; a test passes its own to check the mapping. */
+  constructor(
+    count: number,
+    readonly source: RandomSource = randomFillSync,
+  ) {
     super({ highWaterMark: CHUNK });
     this._left = count;
   }
@@ -50,7 +57,7 @@ export class RandomSymbols extends Readable {
     else this._fill(out);
     this._left -= n;
     // Each chunk is dead once written; freed young, they do not pile up (see MemoryKeeper).
-    if (++this._chunks % COLLECT_EVERY === 0) collectGarbage('minor');
+    if (++this._chunks % COLLECT_EVERY === 0) collectYoungGarbage();
     this.push(out);
   }
 
@@ -66,7 +73,7 @@ export class RandomSymbols extends Readable {
     for (let filled = 0; filled < out.length; ) {
       const need = out.length - filled;
       const draw = Math.min(REGION, (Math.ceil((need * 256) / ACCEPT_BELOW / 16) + 4) * 16);
-      randomFillSync(memory, a, draw);
+      this.source(memory, a, draw);
       kernels.symbols(a, draw);
       const n = Math.min(need, kernels.compact(a, draw, kernels.out));
       memory.copy(out, filled, kernels.out, kernels.out + n);
@@ -80,7 +87,7 @@ export class RandomSymbols extends Readable {
     let at = this._randomAt;
     while (filled < out.length) {
       if (at === random.length) {
-        randomFillSync(random);
+        this.source(random, 0, random.length);
         at = 0;
       }
       // Every byte is written; only accepted ones advance the output.
