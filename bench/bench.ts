@@ -1,17 +1,22 @@
 // npm run bench [-- --sizes 1,16,64 --runs 3 --json FILE]
-// Throughput and memory of the built programs: enc_client through enc_server on random
-// texts of each size (with a dec_client round trip to check them), small-message latency
-// against a bare `node -e 0`, keygen against `head -c N /dev/urandom`, and five clients at
-// once. Inputs go to a temp folder that is removed at the end, whatever happens.
+// Throughput and memory of the built programs against the streaming C reference
+// (../shared/bench/otp_ref.c, built with cc when there is one), side by side in one run:
+// enc_client through enc_server on random texts of each size, alternating with the C
+// client and server on the same files and with `node -e 0`, and dec_client on the result;
+// five 64 MiB jobs at once against five C jobs; small-message latency against a bare
+// `node -e 0`; keygen against `head -c N /dev/urandom`. Every issue-10 target is printed
+// as a ratio from this run. Inputs go to a temp folder (in /dev/shm when there is one)
+// that is removed at the end, whatever happens.
 // Peak RSS of a client comes from GNU /usr/bin/time (%M) when there is one, else from
 // polling /proc/PID/status VmHWM; BENCH_NO_TIME=1 forces the polling.
-import { mkdtempSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem, type as osType } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import {
   BenchError,
+  buildReference,
   clientRssMethod,
   compareFiles,
   configure,
@@ -35,6 +40,10 @@ const LATENCY_RUNS = 20;
 const KEYGEN_LENGTH = 100_000_000;
 const SMALL_KEY = 70_000;
 const CLIENTS_AT_ONCE = 5;
+const FIVE_JOBS_MIB = 64;
+const REFERENCE_SOURCE = process.env.OTP_REF_C ?? join(ROOT, '..', 'shared', 'bench', 'otp_ref.c');
+/** The targets of issue 10, as ratios. */
+const TARGET = { floor: 1.2, five: 1.3, keygen: 0.6, latency: 1.2, rssMiB: 80, decOverEnc: 1.1 };
 
 const USAGE = `usage: npm run bench -- [--sizes MIB,MIB,...] [--runs N] [--json FILE]
   --sizes  text sizes in MiB (default 1,16,64,256,1024)
@@ -97,7 +106,11 @@ interface SizeResult {
   encMiBps: number;
   encClientPeakRssMiB: number | null;
   encServerPeakRssMiB: number;
-  dec: { seconds: number; MiBps: number; clientPeakRssMiB: number | null; serverPeakRssMiB: number };
+  dec: { seconds: number[]; medianSeconds: number; MiBps: number; clientPeakRssMiB: number | null; serverPeakRssMiB: number };
+  /** dec_client median over enc_client median. */
+  decOverEnc: number;
+  /** The C reference and node -e 0 alongside each run; ratios are medians of the per-run ratios. */
+  reference: { seconds: number[]; medianSeconds: number; nodeSeconds: number[]; ratio: number; floorRatio: number } | null;
   roundTrip: 'ok';
 }
 
@@ -117,9 +130,12 @@ interface Report {
   serverRssMethod: string;
   sizes: SizeResult[];
   latency: { runs: number; encClientMs: number; nodeMs: number; ratio: number; encClientSamplesMs: number[]; nodeSamplesMs: number[] };
-  keygen: { bytes: number; runs: number; keygenSeconds: number; headSeconds: number; keygenMBps: number; headMBps: number; ratio: number };
+  keygen: { bytes: number; runs: number; keygenSeconds: number; headSeconds: number; keygenMBps: number; headMBps: number; ratio: number; peakRssMiB: number | null };
   fiveClients: { clients: number; bytesEach: number; runs: number; seconds: number[]; medianSeconds: number };
   capacity: CapacityResult;
+  fiveJobs: { jobs: number; mib: number; runs: number; seconds: number[]; medianSeconds: number; reference: { seconds: number[]; medianSeconds: number; ratio: number } | null };
+  referenceBuild: string;
+  peakRssMiB: number | null;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -176,13 +192,20 @@ function checkDisk(dir: string, sizesMiB: number[]): void {
   }
 }
 
-/** enc_client on `size` MiB, `runs` times, then one dec_client round trip checked with cmp. */
-async function measureSize(dir: string, sizeMiB: number, runs: number, enc: Server, dec: Server): Promise<SizeResult> {
+/** The wall time of `node -e 0`, the start-up no Node program can avoid. */
+const bareNode = async (): Promise<number> => (await runProgram('node', ['-e', '0'], { what: 'node -e 0' })).seconds;
+
+/**
+ * On `size` MiB, `runs` times: enc_client, the C reference (first or second, alternating),
+ * node -e 0 and dec_client on the ciphertext, each round trip checked with cmp.
+ */
+async function measureSize(dir: string, sizeMiB: number, runs: number, enc: Server, dec: Server, ref: Reference | null): Promise<SizeResult> {
   const bytes = Math.round(sizeMiB * MIB);
   const text = join(dir, `text-${sizeMiB}`);
   const key = join(dir, `key-${sizeMiB}`);
   const cipher = join(dir, `cipher-${sizeMiB}`);
   const back = join(dir, `back-${sizeMiB}`);
+  const refOut = join(dir, `ref-${sizeMiB}`);
   try {
     const t0 = performance.now();
     await writeRandomText(text, bytes);
@@ -190,48 +213,60 @@ async function measureSize(dir: string, sizeMiB: number, runs: number, enc: Serv
     note(`${sizeMiB} MiB: text and key written in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
     const times: number[] = [];
+    const decTimes: number[] = [];
+    const refTimes: number[] = [];
+    const nodeTimes: number[] = [];
     let clientPeak: number | null = null;
-    const serverPeak = new TreePeak(enc.pid);
-    serverPeak.start();
+    let decClientPeak: number | null = null;
+    const encPeak = new TreePeak(enc.pid);
+    const decPeak = new TreePeak(dec.pid);
+    encPeak.start();
+    decPeak.start();
     let encServerKiB: number;
+    let decServerKiB: number;
+    const peak = (was: number | null, now: number | null): number | null => (now === null ? was : Math.max(was ?? 0, now));
     try {
       for (let run = 1; run <= runs; run++) {
+        const runReference = async (): Promise<void> => {
+          if (!ref) return;
+          const result = await runProgram(ref.binary, ['enc', text, key, String(ref.server.port)], { stdout: refOut, what: `the C reference on ${sizeMiB} MiB` });
+          refTimes.push(result.seconds);
+        };
+        if (run % 2 === 0) await runReference();
         const result = await runProgram(bin('enc_client'), [text, key, String(enc.port)], {
           stdout: cipher,
           rss: true,
           what: `enc_client on ${sizeMiB} MiB (run ${run})`,
           context: () => enc.stderr(),
         });
+        if (run % 2 === 1) await runReference();
+        nodeTimes.push(await bareNode());
         const written = statSync(cipher).size;
         if (written !== bytes + 1) {
           throw new BenchError(`enc_client on ${sizeMiB} MiB wrote ${written} bytes, not ${bytes + 1}\n${enc.stderr()}`);
         }
+        if (ref && run === 1) await compareFiles(refOut, cipher, `enc_client and the C reference disagree on ${sizeMiB} MiB`);
         times.push(result.seconds);
-        if (result.peakRssKiB !== null) clientPeak = Math.max(clientPeak ?? 0, result.peakRssKiB);
-        note(`${sizeMiB} MiB: enc run ${run}/${runs}: ${result.seconds.toFixed(3)} s, ${(sizeMiB / result.seconds).toFixed(1)} MiB/s`);
+        clientPeak = peak(clientPeak, result.peakRssKiB);
+        const decRun = await runProgram(bin('dec_client'), [cipher, key, String(dec.port)], {
+          stdout: back,
+          rss: true,
+          what: `dec_client on ${sizeMiB} MiB`,
+          context: () => dec.stderr(),
+        });
+        decTimes.push(decRun.seconds);
+        decClientPeak = peak(decClientPeak, decRun.peakRssKiB);
+        if (run === 1) await compareFiles(text, back, `the round trip of ${sizeMiB} MiB through enc_client and dec_client differs from the text`);
+        const vs = ref ? `, C ${refTimes[run - 1].toFixed(3)} s, node -e 0 ${nodeTimes[run - 1].toFixed(3)} s` : '';
+        note(`${sizeMiB} MiB run ${run}/${runs}: enc ${result.seconds.toFixed(3)} s, dec ${decRun.seconds.toFixed(3)} s${vs}`);
       }
     } finally {
-      encServerKiB = serverPeak.stop();
-    }
-
-    const decPeak = new TreePeak(dec.pid);
-    decPeak.start();
-    let decRun;
-    let decServerKiB: number;
-    try {
-      decRun = await runProgram(bin('dec_client'), [cipher, key, String(dec.port)], {
-        stdout: back,
-        rss: true,
-        what: `dec_client on ${sizeMiB} MiB`,
-        context: () => dec.stderr(),
-      });
-    } finally {
+      encServerKiB = encPeak.stop();
       decServerKiB = decPeak.stop();
     }
-    await compareFiles(text, back, `the round trip of ${sizeMiB} MiB through enc_client and dec_client differs from the text`);
-    note(`${sizeMiB} MiB: dec_client round trip ok, ${decRun.seconds.toFixed(3)} s`);
 
     const medianSeconds = median(times);
+    const decMedian = median(decTimes);
     return {
       mib: sizeMiB,
       bytes,
@@ -242,16 +277,72 @@ async function measureSize(dir: string, sizeMiB: number, runs: number, enc: Serv
       encClientPeakRssMiB: clientPeak === null ? null : round(clientPeak / 1024, 1),
       encServerPeakRssMiB: round(encServerKiB / 1024, 1),
       dec: {
-        seconds: round(decRun.seconds, 4),
-        MiBps: round(sizeMiB / decRun.seconds, 1),
-        clientPeakRssMiB: decRun.peakRssKiB === null ? null : round(decRun.peakRssKiB / 1024, 1),
+        seconds: seconds(decTimes),
+        medianSeconds: round(decMedian, 4),
+        MiBps: round(sizeMiB / decMedian, 1),
+        clientPeakRssMiB: decClientPeak === null ? null : round(decClientPeak / 1024, 1),
         serverPeakRssMiB: round(decServerKiB / 1024, 1),
       },
+      decOverEnc: round(decMedian / medianSeconds, 2),
+      reference: ref
+        ? {
+            seconds: seconds(refTimes),
+            medianSeconds: round(median(refTimes), 4),
+            nodeSeconds: seconds(nodeTimes),
+            ratio: round(median(times.map((x, i) => x / refTimes[i])), 2),
+            floorRatio: round(median(times.map((x, i) => x / (refTimes[i] + nodeTimes[i]))), 2),
+          }
+        : null,
       roundTrip: 'ok',
     };
   } finally {
-    for (const file of [text, key, cipher, back]) rmSync(file, { force: true });
+    for (const file of [text, key, cipher, back, refOut]) rmSync(file, { force: true });
   }
+}
+
+interface Reference {
+  binary: string;
+  server: Server;
+}
+
+/** Five enc_clients on 64 MiB each, started together, against five C clients; alternating. */
+async function measureFiveJobs(dir: string, runs: number, enc: Server, ref: Reference | null): Promise<Report['fiveJobs']> {
+  const bytes = FIVE_JOBS_MIB * MIB;
+  const text = join(dir, 'five-text');
+  const key = join(dir, 'five-key');
+  await writeRandomText(text, bytes);
+  await writeRandomText(key, bytes);
+  const together = async (command: string, args: string[], what: string): Promise<number> => {
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: CLIENTS_AT_ONCE }, (_, i) => runProgram(command, args, { what: `${what} ${i + 1} of ${CLIENTS_AT_ONCE}`, context: () => enc.stderr() })));
+    return (performance.now() - t0) / 1000;
+  };
+  const times: number[] = [];
+  const refTimes: number[] = [];
+  try {
+    for (let run = 1; run <= runs; run++) {
+      const reference = async (): Promise<void> => {
+        if (ref) refTimes.push(await together(ref.binary, ['enc', text, key, String(ref.server.port)], 'C reference'));
+      };
+      if (run % 2 === 0) await reference();
+      times.push(await together(bin('enc_client'), [text, key, String(enc.port)], 'enc_client'));
+      if (run % 2 === 1) await reference();
+      note(`five ${FIVE_JOBS_MIB} MiB jobs run ${run}/${runs}: ${times[run - 1].toFixed(3)} s${ref ? `, C ${refTimes[run - 1].toFixed(3)} s` : ''}`);
+    }
+  } finally {
+    rmSync(text, { force: true });
+    rmSync(key, { force: true });
+  }
+  return {
+    jobs: CLIENTS_AT_ONCE,
+    mib: FIVE_JOBS_MIB,
+    runs,
+    seconds: seconds(times),
+    medianSeconds: round(median(times), 4),
+    reference: ref
+      ? { seconds: seconds(refTimes), medianSeconds: round(median(refTimes), 4), ratio: round(median(times.map((x, i) => x / refTimes[i])), 2) }
+      : null,
+  };
 }
 
 /** enc_client on plaintext1 against `node -e 0`, alternating, after one unmeasured run of each. */
@@ -286,8 +377,11 @@ async function measureLatency(key: string, enc: Server): Promise<Report['latency
 async function measureKeygen(runs: number): Promise<Report['keygen']> {
   const keygen: number[] = [];
   const head: number[] = [];
+  let keygenPeak: number | null = null;
   for (let run = 1; run <= runs; run++) {
-    keygen.push((await runProgram(bin('keygen'), [String(KEYGEN_LENGTH)], { what: `keygen ${KEYGEN_LENGTH}` })).seconds);
+    const run_ = await runProgram(bin('keygen'), [String(KEYGEN_LENGTH)], { what: `keygen ${KEYGEN_LENGTH}`, rss: true });
+    keygen.push(run_.seconds);
+    if (run_.peakRssKiB !== null) keygenPeak = Math.max(keygenPeak ?? 0, run_.peakRssKiB);
     head.push((await runProgram('head', ['-c', String(KEYGEN_LENGTH), '/dev/urandom'], {})).seconds);
     note(`keygen run ${run}/${runs}: keygen ${keygen[run - 1].toFixed(3)} s, head ${head[run - 1].toFixed(3)} s`);
   }
@@ -301,6 +395,7 @@ async function measureKeygen(runs: number): Promise<Report['keygen']> {
     keygenMBps: round(KEYGEN_LENGTH / 1e6 / k, 1),
     headMBps: round(KEYGEN_LENGTH / 1e6 / h, 1),
     ratio: round(k / h, 2),
+    peakRssMiB: keygenPeak === null ? null : round(keygenPeak / 1024, 1),
   };
 }
 
@@ -343,35 +438,54 @@ function table(rows: string[][], rightAligned: boolean[]): string {
 function render(report: Report): string {
   const f = (x: number | null, digits = 1): string => (x === null ? '?' : x.toFixed(digits));
   const rows = [
-    ['size', 'enc MiB/s', 'median s', 'runs', 'client peak RSS', 'server peak RSS', 'dec MiB/s', 'dec client RSS', 'dec server RSS', 'round trip'],
+    ['size', 'enc MiB/s', 'enc s', 'C ref s', 'node -e 0 s', '/C', '/(C+node)', 'dec s', 'dec/enc', 'client RSS', 'server RSS', 'dec client RSS', 'dec server RSS'],
     ...report.sizes.map((s) => [
       `${s.mib} MiB`,
       f(s.encMiBps),
       f(s.medianSeconds, 3),
-      String(s.runs),
+      f(s.reference?.medianSeconds ?? null, 3),
+      f(s.reference ? median(s.reference.nodeSeconds) : null, 3),
+      f(s.reference?.ratio ?? null, 2),
+      f(s.reference?.floorRatio ?? null, 2),
+      f(s.dec.medianSeconds, 3),
+      f(s.decOverEnc, 2),
       `${f(s.encClientPeakRssMiB)} MiB`,
       `${f(s.encServerPeakRssMiB)} MiB`,
-      f(s.dec.MiBps),
       `${f(s.dec.clientPeakRssMiB)} MiB`,
       `${f(s.dec.serverPeakRssMiB)} MiB`,
-      s.roundTrip,
     ]),
   ];
-  const { latency: l, keygen: k, fiveClients: five, machine: m } = report;
+  const { latency: l, keygen: k, fiveClients: five, fiveJobs: jobs, machine: m } = report;
+  const verdict = (ratio: number | null | undefined, target: number): string =>
+    ratio === null || ratio === undefined ? 'no figure' : `${ratio.toFixed(2)} ${ratio <= target ? '<=' : '>'} ${target}: ${ratio <= target ? 'met' : 'NOT met'}`;
+  const targets = [
+    ...report.sizes.map((s) => `  one ${s.mib} MiB job / (C reference + node -e 0): ${verdict(s.reference?.floorRatio, TARGET.floor)}`),
+    `  five ${jobs.mib} MiB jobs at once / five C jobs: ${verdict(jobs.reference?.ratio, TARGET.five)}`,
+    `  keygen / head -c /dev/urandom: ${verdict(k.ratio, TARGET.keygen)}`,
+    `  37-byte message / node -e 0: ${verdict(l.ratio, TARGET.latency)}`,
+    `  largest peak RSS of any process: ${report.peakRssMiB === null ? 'no figure' : `${report.peakRssMiB.toFixed(1)} MiB ${report.peakRssMiB <= TARGET.rssMiB ? '<=' : '>'} ${TARGET.rssMiB} MiB: ${report.peakRssMiB <= TARGET.rssMiB ? 'met' : 'NOT met'}`}`,
+    ...report.sizes.map((s) => `  decryption / encryption at ${s.mib} MiB: ${verdict(s.decOverEnc, TARGET.decOverEnc)}`),
+  ];
   return [
-    'enc_client | enc_server: median wall time of each size; peak RSS is the largest of the runs',
-    '(server: the largest single process, main or worker). dec_client | dec_server: one run.',
+    'enc_client | enc_server, the C reference and node -e 0 alternating, then dec_client | dec_server on the',
+    'ciphertext; medians of the runs (ratios: medians of the per-run ratios); peak RSS the largest of the runs',
+    '(server: the largest single process, main or worker).',
     '',
-    table(rows, [true, true, true, true, true, true, true, true, true, false]),
+    table(rows, rows[0].map(() => true)),
     '',
     `small message: enc_client plaintext1 (37 bytes) ${f(l.encClientMs, 1)} ms, node -e 0 ${f(l.nodeMs, 1)} ms ` +
       `(medians of ${l.runs}): ${f(l.ratio, 2)}x`,
-    `keygen ${KEYGEN_LENGTH} > /dev/null: ${f(k.keygenMBps)} MB/s (${f(k.keygenSeconds, 3)} s); ` +
+    `keygen ${KEYGEN_LENGTH} > /dev/null: ${f(k.keygenMBps)} MB/s (${f(k.keygenSeconds, 3)} s, peak RSS ${f(k.peakRssMiB)} MiB); ` +
       `head -c ${KEYGEN_LENGTH} /dev/urandom: ${f(k.headMBps)} MB/s (${f(k.headSeconds, 3)} s) ` +
       `(medians of ${k.runs}): ${f(k.ratio, 2)}x the time`,
     `five enc_clients at once on plaintext4 (${five.bytesEach} bytes each): all done in ${f(five.medianSeconds, 3)} s ` +
       `(median of ${five.runs})`,
     renderCapacity(report.capacity),
+    `five ${jobs.mib} MiB jobs at once: ${f(jobs.medianSeconds, 3)} s; C reference ${f(jobs.reference?.medianSeconds ?? null, 3)} s ` +
+      `(medians of ${jobs.runs})`,
+    '',
+    `targets (issue 10), from this run; C reference: ${report.referenceBuild}`,
+    ...targets,
     '',
     `machine: ${m.cpu}, ${m.cores} cores, ${m.memoryMiB} MiB, ${m.os}, node ${m.node}`,
     `load average at start ${m.loadAverageAtStart.map((x) => x.toFixed(2)).join(' ')}, ` +
@@ -385,7 +499,9 @@ function render(report: Report): string {
 async function main(): Promise<void> {
   const options = parseOptions();
   const loadAtStart = loadavg();
-  tmp = mkdtempSync(join(tmpdir(), 'otp-bench-'));
+  // In memory where there is /dev/shm, so that disk write-back does not land on whichever side runs second.
+  const parent = process.env.TMPDIR ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir());
+  tmp = mkdtempSync(join(parent, 'otp-bench-'));
   const dir = tmp;
   checkDisk(dir, options.sizes);
   configure(dir);
@@ -394,6 +510,11 @@ async function main(): Promise<void> {
   const enc = await Server.start(bin('enc_server'), 'enc_server');
   const dec = await Server.start(bin('dec_server'), 'dec_server');
   note(`enc_server on port ${enc.port} (pid ${enc.pid}), dec_server on port ${dec.port} (pid ${dec.pid})`);
+  const built = buildReference(REFERENCE_SOURCE, dir);
+  note(built.binary ? `C reference: ${built.why}` : `C reference: none (${built.why}); no ratios against it`);
+  const ref: Reference | null = built.binary
+    ? { binary: built.binary, server: await Server.start(built.binary, 'C reference server', ['serve', 'enc']) }
+    : null;
 
   const smallKey = join(dir, 'key-small');
   await writeRandomText(smallKey, SMALL_KEY);
@@ -419,8 +540,15 @@ async function main(): Promise<void> {
   note('capacity: tiny jobs a second, against the C reference');
   const capacity = await measureCapacity({ runs: options.runs, note });
 
+  note(`five ${FIVE_JOBS_MIB} MiB jobs at once`);
+  const fiveJobs = await measureFiveJobs(dir, options.runs, enc, ref);
+
   const sizes: SizeResult[] = [];
-  for (const size of options.sizes) sizes.push(await measureSize(dir, size, options.runs, enc, dec));
+  for (const size of options.sizes) sizes.push(await measureSize(dir, size, options.runs, enc, dec, ref));
+  const peaks = [
+    keygen.peakRssMiB,
+    ...sizes.flatMap((s) => [s.encClientPeakRssMiB, s.encServerPeakRssMiB, s.dec.clientPeakRssMiB, s.dec.serverPeakRssMiB]),
+  ].filter((x): x is number => x !== null);
 
   const cpuList = cpus();
   const report: Report = {
@@ -442,6 +570,9 @@ async function main(): Promise<void> {
     keygen,
     fiveClients,
     capacity,
+    fiveJobs,
+    referenceBuild: built.why,
+    peakRssMiB: peaks.length ? Math.max(...peaks) : null,
   };
   await cleanup();
   process.stdout.write(`${render(report)}\n`);

@@ -390,11 +390,11 @@ export class Server {
     return this.child.pid!;
   }
 
-  /** Starts `program` on a free port and resolves once the port accepts connections. */
-  static async start(program: string, name: string): Promise<Server> {
+  /** Starts `program ...args PORT` on a free port and resolves once the port accepts connections. */
+  static async start(program: string, name: string, args: string[] = []): Promise<Server> {
     for (let attempt = 1; ; attempt++) {
       const port = await freePort();
-      const server = new Server(name, port, spawnTracked(program, [String(port)], ['ignore', 'ignore', 'pipe']));
+      const server = new Server(name, port, spawnTracked(program, [...args, String(port)], ['ignore', 'ignore', 'pipe']));
       let gone = false;
       void server.exited.then(() => (gone = true));
       const deadline = Date.now() + 15_000;
@@ -434,4 +434,24 @@ export class Server {
     }
     servers.delete(this);
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// The C reference
+
+/**
+ * Builds the streaming C reference (otp_ref.c) into `dir` with `cc -O2`; the binary's
+ * path, or null with the reason when there is no cc or no source.
+ */
+export function buildReference(source: string, dir: string): { binary: string | null; why: string } {
+  try {
+    readFileSync(source);
+  } catch {
+    return { binary: null, why: `no C reference source at ${source}` };
+  }
+  const binary = join(dir, 'otp_ref');
+  const built = spawnSync('cc', ['-O2', '-o', binary, source], { encoding: 'utf8' });
+  if (built.error) return { binary: null, why: `no C compiler (cc: ${(built.error as NodeJS.ErrnoException).code ?? built.error.message})` };
+  if (built.status !== 0) return { binary: null, why: `cc failed on ${source}: ${built.stderr.trim().split('\n')[0]}` };
+  return { binary, why: `built ${source} with cc -O2` };
 }

@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { ALPHABET, cipherTable, describeByte, SIMD_FROM, type Direction } from '../src/alphabet.js';
 import { CIPHER_WINDOW, ErrorCode, FrameType, errorFrame, type Frame } from '../src/protocol.js';
 import { REGION } from '../src/simd/kernels.js';
+import { GATHER_SIZE } from '../src/streams/byte-queue.js';
 import { Cipher } from '../src/streams/cipher.js';
 import {
   ABC,
@@ -95,8 +96,8 @@ function expected(direction: Direction, frames: readonly Frame[], window: number
 }
 
 /** Runs a cipher over the frames and splits its output into the RESULT bytes and the last frame. */
-async function cipher(direction: Direction, frames: readonly Frame[], window = CIPHER_WINDOW, end = true, overwriteText = false) {
-  const out = await run<Frame>(new Cipher(direction, window, overwriteText), frames, end);
+async function cipher(direction: Direction, frames: readonly Frame[], window = CIPHER_WINDOW, end = true, overwrite = false) {
+  const out = await run<Frame>(new Cipher(direction, window, overwrite), frames, end);
   assert.ok(out.length > 0, 'the cipher emitted nothing at all');
   const last = out[out.length - 1];
   const body = out.slice(0, -1);
@@ -509,27 +510,30 @@ t.test('long stretches (the SIMD kernels, from SIMD_FROM bytes, in REGION pieces
 
   await holds(
     t,
-    'the model, whole or cut, with and without writing over the text; decrypt undoes encrypt',
+    'the model, whole or cut, with and without writing over the payloads; decrypt undoes encrypt',
     fc.asyncProperty(direction, length, fc.integer(), fc.integer(), fc.boolean(), bigCutting, async (dir, n, ts, ks, overwrite, c) => {
       const text = seededSymbols(ts, n);
       const key = seededSymbols(ks, n + (ks & 7));
       const want = model(dir, text, key).toString('latin1');
       const textCopy = Buffer.from(text);
       const keyCopy = Buffer.from(key);
-      const whole = [dataFrame(FrameType.TEXT, Buffer.from(text)), dataFrame(FrameType.KEY, key), END];
-      for (const fs of [whole, [...frames(Buffer.from(text), key, c), END]]) {
+      // Fresh copies each time: with `overwrite` the cipher may write over text or key.
+      const whole = () => [dataFrame(FrameType.TEXT, Buffer.from(text)), dataFrame(FrameType.KEY, Buffer.from(key)), END];
+      const cut = () => [...frames(Buffer.from(text), Buffer.from(key), c), END];
+      for (const fs of [whole(), cut()]) {
         const got = await cipher(dir, fs, WIDE, true, overwrite);
         assert.equal(got.last.type, FrameType.DONE, got.last.type === FrameType.ERROR ? errorOf(got.last).message : '');
         assert.ok(got.result.toString('latin1') === want, `${n} symbols differ from the model`);
       }
-      assert.ok(key.equals(keyCopy), 'the key was written over');
-      // Without overwriteText the caller's text is left alone.
-      const mine = Buffer.from(text);
-      await cipher(dir, [dataFrame(FrameType.TEXT, mine), dataFrame(FrameType.KEY, key), END], WIDE);
-      assert.ok(mine.equals(textCopy), 'the text was written over without overwriteText');
+      // Without `overwrite` the caller's payloads are left alone, whichever comes first.
+      const keyFirst = [dataFrame(FrameType.KEY, key), dataFrame(FrameType.TEXT, text), END];
+      await cipher(dir, [...frames(text, key, c), END], WIDE);
+      await cipher(dir, keyFirst, WIDE);
+      assert.ok(text.equals(textCopy), 'the text was written over without overwrite');
+      assert.ok(key.equals(keyCopy), 'the key was written over without overwrite');
       // And back.
       const other = dir === 'encrypt' ? 'decrypt' : 'encrypt';
-      const back = await cipher(other, [dataFrame(FrameType.TEXT, Buffer.from(want, 'latin1')), dataFrame(FrameType.KEY, key), END], WIDE, true, overwrite);
+      const back = await cipher(other, [dataFrame(FrameType.TEXT, Buffer.from(want, 'latin1')), dataFrame(FrameType.KEY, Buffer.from(key)), END], WIDE, true, overwrite);
       assert.ok(back.result.equals(textCopy), 'the inverse does not give the text back');
     }),
     { numRuns: 25 },
@@ -537,7 +541,7 @@ t.test('long stretches (the SIMD kernels, from SIMD_FROM bytes, in REGION pieces
 
   await holds(
     t,
-    'a bad byte anywhere in a long stretch is named at its symbol, with and without writing over the text',
+    'a bad byte anywhere in a long stretch is named at its symbol, with and without writing over the payloads',
     fc.asyncProperty(
       direction,
       length,
@@ -580,4 +584,45 @@ t.test('long stretches (the SIMD kernels, from SIMD_FROM bytes, in REGION pieces
     ),
     { numRuns: 40 },
   );
+});
+
+t.test('linear in the input however it is cut (no work per waiting piece, no frame per waiting piece)', async (t) => {
+  /**
+   * N one-byte frames of one stream, then the other stream in one frame: the waiting
+   * bytes must not be N separate pieces (a queue of N pieces costs O(N) to walk and,
+   * with Array#shift, O(N²)), nor come back as N RESULT frames of 6 bytes per symbol.
+   */
+  async function oneByteFrames(dir: Direction, n: number, first: 'text' | 'key', overwrite: boolean) {
+    const text = seededSymbols(n, n);
+    const key = seededSymbols(~n, n);
+    const [many, manyType, one, oneType] =
+      first === 'key' ? [key, FrameType.KEY, text, FrameType.TEXT] : [text, FrameType.TEXT, key, FrameType.KEY];
+    const stream = new Cipher(dir, CIPHER_WINDOW, overwrite);
+    const out: Frame[] = [];
+    stream.on('data', (f: Frame) => out.push(f));
+    for (let i = 0; i < n; i++) stream.write(dataFrame(manyType, many.subarray(i, i + 1)));
+    const held = stream.waitingPieces;
+    stream.write(dataFrame(oneType, Buffer.from(one)));
+    stream.end(END);
+    await within(new Promise((resolve) => stream.once('end', resolve)), 60_000, 'the cipher');
+    const results = out.filter((f) => f.type === FrameType.RESULT);
+    assert.equal(out[out.length - 1].type, FrameType.DONE);
+    assert.equal(Buffer.concat(results.map((f) => f.payload)).toString('latin1'), model(dir, text, key).toString('latin1'));
+    return { held, results: results.length };
+  }
+
+  for (const dir of ['encrypt', 'decrypt'] as const) {
+    for (const first of ['key', 'text'] as const) {
+      for (const overwrite of [false, true]) {
+        const small = await oneByteFrames(dir, 65536, first, overwrite);
+        const large = await oneByteFrames(dir, 4 * 65536, first, overwrite);
+        const what = `${dir}, ${first} first in one-byte frames${overwrite ? ', overwriting' : ''}`;
+        t.equal(small.results, 1, `${what}: 65536 waiting symbols come back in one RESULT frame`);
+        t.equal(large.results, 1, `${what}: 262144 waiting symbols come back in one RESULT frame`);
+        // Pieces held grow with the bytes over GATHER_SIZE, not with the frames: 16 per 256 KiB.
+        t.ok(small.held <= 2 + 65536 / GATHER_SIZE, `${what}: 65536 one-byte frames held as ${small.held} pieces`);
+        t.ok(large.held <= 2 + (4 * 65536) / GATHER_SIZE, `${what}: 262144 one-byte frames held as ${large.held} pieces`);
+      }
+    }
+  }
 });

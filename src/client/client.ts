@@ -5,9 +5,8 @@ import { pipeline } from 'node:stream';
 import { type Direction } from '../alphabet.js';
 import { EXIT_INPUT, EXIT_OK, EXIT_SERVER, fail, reason, UserError } from '../cli.js';
 import { ErrorCode, readReplyTimeout, Role } from '../protocol.js';
-import { FrameDecoder } from '../streams/frame-decoder.js';
+import { FrameReader } from '../streams/frame-reader.js';
 import { FrameWriter } from '../streams/frame-writer.js';
-import { MemoryKeeper } from '../streams/memory-keeper.js';
 import { PadSource } from '../streams/pad-source.js';
 import { ResultSink } from '../streams/result-sink.js';
 import { startProgress, wantProgress } from './progress.js';
@@ -84,7 +83,8 @@ export function runClient(options: ClientOptions): void {
     // Done: no need to wait for the server's end of the connection to close as well.
     process.exit(EXIT_OK);
   });
-  const socket = connect({ port, host: options.host, noDelay: true });
+  const reader = new FrameReader(sink, { partial: true });
+  const socket = connect({ port, host: options.host, noDelay: true, onread: reader.onread });
   // A regular file's job waits for the server from the start; a stream's only while the
   // server owes it symbols, so that a slow producer is not taken for a silent server.
   const waiting = (): boolean => symbols !== null || sink.symbols < source.symbols || source.readableEnded;
@@ -96,18 +96,17 @@ export function runClient(options: ClientOptions): void {
   pipeline(source, new FrameWriter(socket), (err) => {
     if (err) socket.destroy();
   });
-  const decoder = new FrameDecoder({ partial: true });
-  pipeline(socket, decoder, new MemoryKeeper(), sink, (err) => {
+  reader.attach(socket, (err) => {
     stopProgress();
     if (source.failure) return fail(program, source.failure);
     if (sink.done) return void (process.exitCode = EXIT_OK);
     if (sink.fault) fail(program, new UserError(`the ${server} ${where} ${sink.fault}`, EXIT_SERVER));
     // A reply this client cannot read as frames (an HTTP server's, say) is not the server's
     // ERROR: it is no otp server at all.
-    if ((decoder.faulted && !decoder.cutShort) || sink.foreign) {
+    if ((reader.faulted && !reader.cutShort) || sink.foreign) {
       fail(program, new UserError(`the server ${where} does not speak the otp protocol: is it ${article(server)} ${server}?`, EXIT_SERVER));
     }
-    if (sink.error && !decoder.cutShort) {
+    if (sink.error && !reader.cutShort) {
       const { code, message } = sink.error;
       if (code === ErrorCode.ROLE) {
         fail(program, new UserError(`the server ${where} rejected ${program}: it is not ${article(server)} ${server}`, EXIT_SERVER));

@@ -1,4 +1,4 @@
-// The hot loops (checking symbols, the cipher) as WebAssembly SIMD, sixteen bytes a step.
+// The hot loops (checking symbols, the cipher, keygen's mapping) as WebAssembly SIMD, sixteen bytes a step.
 //
 // The module is assembled here from its opcodes rather than shipped as a binary, so the
 // bundles stay plain JavaScript and every instruction can be read. It owns one memory;
@@ -29,6 +29,11 @@ export interface Kernels {
    * b mod 27, except that the bytes from 243 up (the biased tail) become 0.
    */
   symbols(p: number, n: number): void;
+  /**
+   * Copies the bytes of memory[p, p + n) that are not 0 to memory[o...], in order, and
+   * returns how many there are; n a multiple of 16. Writes up to 16 bytes past the last.
+   */
+  compact(p: number, n: number, o: number): number;
 }
 
 // --- opcodes ------------------------------------------------------------------------------
@@ -37,10 +42,11 @@ const V128 = 0x7b;
 const op = {
   block: 0x02, loop: 0x03, if: 0x04, end: 0x0b, br: 0x0c, brIf: 0x0d, return: 0x0f,
   localGet: 0x20, localSet: 0x21, localTee: 0x22,
-  i32Const: 0x41, i32Eqz: 0x45, i32LtU: 0x49, i32GeU: 0x4f, i32Ctz: 0x68, i32Add: 0x6a,
+  i32Const: 0x41, i32Eqz: 0x45, i32LtU: 0x49, i32GeU: 0x4f, i32Ctz: 0x68, i32Popcnt: 0x69, i32Add: 0x6a,
+  i32Sub: 0x6b, i32And: 0x71, i32Shl: 0x74, i32ShrU: 0x76,
 } as const;
 const simd = {
-  load: 0x00, store: 0x0b, splat: 0x0f, eq: 0x23, ltU: 0x26,
+  load: 0x00, store: 0x0b, swizzle: 0x0e, splat: 0x0f, eq: 0x23, ltU: 0x26, load64Zero: 0x5d,
   not: 0x4d, and: 0x4e, or: 0x50, bitselect: 0x52, bitmask: 0x64,
   add: 0x6e, sub: 0x71, minU: 0x77,
 } as const;
@@ -160,15 +166,56 @@ function symbolsBody(): number[] {
   ];
 }
 
-function assemble(pages: number): Uint8Array<ArrayBuffer> {
+/**
+ * For each 8-bit mask, the positions of its set bits in order, padded with zeros: the
+ * shuffle that packs the kept lanes of half a block to its front.
+ */
+function packTable(): Uint8Array {
+  const table = new Uint8Array(256 * 8);
+  for (let mask = 0; mask < 256; mask++) {
+    let k = 0;
+    for (let bit = 0; bit < 8; bit++) if (mask & (1 << bit)) table[mask * 8 + k++] = bit;
+  }
+  return table;
+}
+
+function compactBody(table: number): number[] {
+  // params p=0 n=1 o=2; locals i=3 m=4 j=5 (i32), v=6 (v128)
+  /** Packs the kept lanes of one half of v (mask bits from `shift`) to memory[j...]; j moves on. */
+  const half = (shift: number, lane0: number): number[] => {
+    const bits = [...get(4), ...i32(shift), op.i32ShrU, ...i32(255), op.i32And];
+    return [
+      ...get(5), ...get(6),
+      ...bits, ...i32(3), op.i32Shl, ...i32(table), op.i32Add, ...s(simd.load64Zero), 0, 0,
+      ...splat(lane0), ...s(simd.add), ...s(simd.swizzle),
+      ...s(simd.store), 0, 0,
+      ...get(5), ...bits, op.i32Popcnt, op.i32Add, ...set(5),
+    ];
+  };
+  return [
+    ...vec([[3, I32], [1, V128]]),
+    ...get(2), ...set(5),
+    op.block, VOID, op.loop, VOID,
+    ...get(3), ...get(1), op.i32GeU, op.brIf, 1,
+    ...load(0, 3), op.localTee, 6, ...splat(0), ...s(simd.eq), ...s(simd.not), ...s(simd.bitmask), ...set(4),
+    ...half(0, 0), ...half(8, 8),
+    ...get(3), ...i32(16), op.i32Add, ...set(3),
+    op.br, 0, op.end, op.end,
+    ...get(5), ...get(2), op.i32Sub,
+    op.end,
+  ];
+}
+
+function assemble(pages: number, table: number): Uint8Array<ArrayBuffer> {
   const scanType = [0x60, ...vec([[I32], [I32]]), ...vec([[I32]])];
   const cipherType = [0x60, ...vec([[I32], [I32], [I32], [I32]]), ...vec([[I32]])];
   const symbolsType = [0x60, ...vec([[I32], [I32]]), ...vec([])];
-  const bodies = [scanBody(), cipherBody('encrypt'), cipherBody('decrypt'), symbolsBody()];
+  const compactType = [0x60, ...vec([[I32], [I32], [I32]]), ...vec([[I32]])];
+  const bodies = [scanBody(), cipherBody('encrypt'), cipherBody('decrypt'), symbolsBody(), compactBody(table)];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, vec([scanType, cipherType, symbolsType])),
-    ...section(3, vec([[0], [1], [1], [2]])),
+    ...section(1, vec([scanType, cipherType, symbolsType, compactType])),
+    ...section(3, vec([[0], [1], [1], [2], [3]])),
     ...section(5, vec([[0x00, ...uleb(pages)]])),
     ...section(7, vec([
       [...name('memory'), 0x02, 0],
@@ -176,6 +223,7 @@ function assemble(pages: number): Uint8Array<ArrayBuffer> {
       [...name('encrypt'), 0x00, 1],
       [...name('decrypt'), 0x00, 2],
       [...name('symbols'), 0x00, 3],
+      [...name('compact'), 0x00, 4],
     ])),
     ...section(10, vec(bodies.map((body) => [...uleb(body.length), ...body]))),
   ]);
@@ -194,8 +242,9 @@ let kernels: Kernels | null | undefined;
 export function getKernels(): Kernels | null {
   if (kernels !== undefined) return kernels;
   if (DISABLED) return (kernels = null);
-  const size = 3 * (REGION + SLACK);
-  const bytes = assemble(Math.ceil(size / PAGE));
+  const table = 3 * (REGION + SLACK);
+  const pack = packTable();
+  const bytes = assemble(Math.ceil((table + pack.length) / PAGE), table);
   if (typeof WebAssembly !== 'object' || !WebAssembly.validate(bytes)) return (kernels = null);
   const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports as unknown as {
     memory: WebAssembly.Memory;
@@ -203,9 +252,12 @@ export function getKernels(): Kernels | null {
     encrypt: Kernels['encrypt'];
     decrypt: Kernels['decrypt'];
     symbols: Kernels['symbols'];
+    compact: Kernels['compact'];
   };
+  const memory = Buffer.from(exports.memory.buffer);
+  memory.set(pack, table);
   return (kernels = {
-    memory: Buffer.from(exports.memory.buffer),
+    memory,
     a: 0,
     b: REGION + SLACK,
     out: 2 * (REGION + SLACK),
@@ -213,5 +265,6 @@ export function getKernels(): Kernels | null {
     encrypt: exports.encrypt,
     decrypt: exports.decrypt,
     symbols: exports.symbols,
+    compact: exports.compact,
   });
 }

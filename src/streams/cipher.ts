@@ -1,9 +1,10 @@
-// Transform: TEXT and KEY frames in, RESULT frames out as soon as both streams have bytes; END → DONE.
+// Transform: TEXT and KEY frames in, one RESULT frame out per frame that matches waiting bytes; END → DONE.
 import { Transform, type TransformCallback } from 'node:stream';
 import { cipherTable, describeByte, SIMD_FROM, VALUE, type Direction } from '../alphabet.js';
 import { getKernels, REGION } from '../simd/kernels.js';
 import { CIPHER_WINDOW, ErrorCode, FrameType, errorFrame, type Frame } from '../protocol.js';
 import { plural, textOf } from '../words.js';
+import { ByteQueue } from './byte-queue.js';
 
 const tables: Partial<Record<Direction, Uint8Array>> = {};
 
@@ -28,23 +29,27 @@ export class Cipher extends Transform {
 
   private readonly _table: Uint8Array;
   /** Bytes of whichever stream is ahead, waiting for the other; oldest first. */
-  private _waiting: Buffer[] = [];
-  private _waitingBytes = 0;
+  private readonly _waiting = new ByteQueue();
   private _waitingType: number = FrameType.TEXT;
 
   /**
-   * `overwriteText`: write the result over the TEXT payloads instead of new buffers, for
+   * `overwrite`: write the result over the incoming payloads instead of new buffers, for
    * a caller whose payloads are nobody else's (a server's socket reads): no allocation.
    */
   constructor(
     direction: Direction,
     window = CIPHER_WINDOW,
-    private readonly _overwriteText = false,
+    private readonly _overwrite = false,
   ) {
-    super({ objectMode: true });
+    super({ objectMode: true, highWaterMark: 4 });
     this.window = window;
     this.direction = direction;
     this._table = tables[direction] ??= cipherTable(direction);
+  }
+
+  /** Pieces held waiting for a partner: bounded by the bytes waiting, however they were cut. */
+  get waitingPieces(): number {
+    return this._waiting.pieces;
   }
 
   override _transform(frame: Frame, _encoding: BufferEncoding, done: TransformCallback): void {
@@ -73,84 +78,97 @@ export class Cipher extends Transform {
     done();
   }
 
+  /**
+   * Matches an incoming piece against the other stream's waiting bytes, however many
+   * pieces they came in, and sends the symbols as ONE result; the rest of the piece waits.
+   */
   private _take(type: number, bytes: Buffer): void {
-    let offset = 0;
-    while (this._waitingBytes > 0 && this._waitingType !== type && offset < bytes.length) {
-      const head = this._waiting[0];
-      const n = Math.min(head.length, bytes.length - offset);
-      const part = bytes.subarray(offset, offset + n);
-      const text = type === FrameType.TEXT ? part : head;
-      const key = type === FrameType.TEXT ? head : part;
-      if (!this._combine(text.subarray(0, n), key.subarray(0, n))) return;
-      offset += n;
-      this._waitingBytes -= n;
-      if (n === head.length) this._waiting.shift();
-      else this._waiting[0] = head.subarray(n);
+    const waiting = this._waiting;
+    if (waiting.bytes > 0 && this._waitingType !== type) {
+      const matched = Math.min(bytes.length, waiting.bytes);
+      const out = this._overwrite ? bytes.subarray(0, matched) : Buffer.allocUnsafe(matched);
+      for (let done = 0; done < matched; ) {
+        const head = waiting.front();
+        const n = Math.min(head.length, matched - done);
+        const part = bytes.subarray(done, done + n);
+        const text = type === FrameType.TEXT ? part : head.subarray(0, n);
+        const key = type === FrameType.TEXT ? head.subarray(0, n) : part;
+        const bad = this._cipher(text, key, out, done);
+        if (bad >= 0) {
+          if (done > 0) this._send(out.subarray(0, done));
+          this._badByte(text, key, bad);
+          return;
+        }
+        waiting.take(n);
+        done += n;
+      }
+      this._send(out);
+      if (matched === bytes.length) return;
+      bytes = bytes.subarray(matched);
     }
-    if (offset === bytes.length) return;
     this._waitingType = type;
-    this._waiting.push(offset === 0 ? bytes : bytes.subarray(offset));
-    this._waitingBytes += bytes.length - offset;
-    if (this._waitingBytes > this.window) {
+    waiting.push(bytes);
+    if (waiting.bytes > this.window) {
       const ahead = type === FrameType.TEXT ? 'text' : 'key';
       this._stop(errorFrame(ErrorCode.KEY_LAG, `the ${ahead} ran more than ${this.window} bytes ahead`));
     }
   }
 
-  /** Pushes the symbols of one matched stretch; false, after stopping, when a byte is bad. */
-  private _combine(text: Buffer, key: Buffer): boolean {
-    const { out, bad } = this._cipher(text, key);
-    if (bad >= 0) {
-      const textBad = VALUE[text[bad]] < 0;
-      const byte = textBad ? text[bad] : key[bad];
-      this._stop(
-        errorFrame(
-          textBad ? ErrorCode.BAD_TEXT : ErrorCode.BAD_KEY,
-          `bad character ${describeByte(byte)} in the ${textBad ? 'text' : 'key'} at symbol ${this.symbols + bad + 1}`,
-        ),
-      );
-      return false;
-    }
-    this.symbols += out.length;
-    this.push({ type: FrameType.RESULT, payload: out } satisfies Frame);
-    return true;
+  private _send(symbols: Buffer): void {
+    this.symbols += symbols.length;
+    this.push({ type: FrameType.RESULT, payload: symbols } satisfies Frame);
+  }
+
+  /** Stops with BAD_TEXT or BAD_KEY for pair `bad` of text and key, which follow the symbols sent. */
+  private _badByte(text: Buffer, key: Buffer, bad: number): void {
+    const textBad = VALUE[text[bad]] < 0;
+    const byte = textBad ? text[bad] : key[bad];
+    this._stop(
+      errorFrame(
+        textBad ? ErrorCode.BAD_TEXT : ErrorCode.BAD_KEY,
+        `bad character ${describeByte(byte)} in the ${textBad ? 'text' : 'key'} at symbol ${this.symbols + bad + 1}`,
+      ),
+    );
   }
 
   /**
-   * The output and the index of the first pair with a bad byte, or -1. Only the SIMD
-   * path may write over `text`: it checks each piece before copying it out, so the bad
-   * byte is still there to be named.
+   * Writes the cipher of text and key to out[at...]; returns the index of the first pair
+   * with a bad byte, or -1. `out` may be the memory of `text` or `key` itself: neither
+   * path writes a pair's output before that pair is read and checked, so a bad byte is
+   * still there to be named.
    */
-  private _cipher(text: Buffer, key: Buffer): { out: Buffer; bad: number } {
+  private _cipher(text: Buffer, key: Buffer, out: Buffer, at: number): number {
     const n = text.length;
     const kernels = n >= SIMD_FROM ? getKernels() : null;
     if (!kernels) {
-      const out = Buffer.allocUnsafe(n);
       const table = this._table;
-      for (let i = 0; i < n; i++) out[i] = table[(text[i] << 8) | key[i]];
-      return { out, bad: out.indexOf(0) };
+      for (let i = 0; i < n; i++) {
+        const symbol = table[(text[i] << 8) | key[i]];
+        if (symbol === 0) return i;
+        out[at + i] = symbol;
+      }
+      return -1;
     }
-    const out = this._overwriteText ? text : Buffer.allocUnsafe(n);
     const { memory, a, b } = kernels;
     const kernel = this.direction === 'encrypt' ? kernels.encrypt : kernels.decrypt;
-    for (let at = 0; at < n; at += REGION) {
-      const len = Math.min(REGION, n - at);
-      memory.set(text.subarray(at, at + len), a);
-      memory.set(key.subarray(at, at + len), b);
+    for (let from = 0; from < n; from += REGION) {
+      const len = Math.min(REGION, n - from);
+      memory.set(text.subarray(from, from + len), a);
+      memory.set(key.subarray(from, from + len), b);
       const bad = kernel(a, b, kernels.out, len);
-      if (bad >= 0) return { out, bad: at + bad };
-      memory.copy(out, at, kernels.out, kernels.out + len);
+      if (bad >= 0) return from + bad;
+      memory.copy(out, at + from, kernels.out, kernels.out + len);
     }
-    return { out, bad: -1 };
+    return -1;
   }
 
   private _end(): void {
-    if (this._waitingBytes > 0 && this._waitingType === FrameType.TEXT) {
-      const total = this.symbols + this._waitingBytes;
+    if (this._waiting.bytes > 0 && this._waitingType === FrameType.TEXT) {
+      const total = this.symbols + this._waiting.bytes;
       this._stop(errorFrame(ErrorCode.KEY_SHORT, `the key is too short: ${plural(this.symbols, 'symbol')} for ${textOf(total)}`));
       return;
     }
-    this._waiting = [];
+    this._waiting.clear();
     this.completed = true;
     this.push({ type: FrameType.DONE, payload: Buffer.alloc(0) } satisfies Frame);
     this.push(null);
@@ -158,7 +176,7 @@ export class Cipher extends Transform {
 
   private _stop(fault: Frame): void {
     this.fault = fault;
-    this._waiting = [];
+    this._waiting.clear();
     this.push(fault);
     this.push(null);
   }

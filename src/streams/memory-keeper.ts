@@ -10,13 +10,15 @@ import type { Frame } from '../protocol.js';
  * above what it uses. This stage passes frames on unchanged and, every `interval` payload
  * bytes, runs a young-generation collection, which frees the buffers that died young for
  * a fraction of a millisecond. Put it where the buffers are already dead or nearly so:
- * the survivors of a young collection move to the old generation, freed much later.
+ * the survivors of a young collection move to the old generation, freed much later;
+ * so the stages around it hold few frames (highWaterMark 4), or every frame in flight
+ * would survive a collection every 1 MiB.
  */
 export class MemoryKeeper extends Transform {
   private _since = 0;
 
-  constructor(private readonly _interval = 4 << 20) {
-    super({ objectMode: true });
+  constructor(private readonly _interval = 1 << 20) {
+    super({ objectMode: true, highWaterMark: 4 });
   }
 
   override _transform(frame: Frame, _encoding: BufferEncoding, done: TransformCallback): void {

@@ -2,7 +2,8 @@
 import { randomFillSync } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { ALPHABET, NEWLINE, SYMBOLS } from '../alphabet.js';
-import { getKernels, type Kernels } from '../simd/kernels.js';
+import { collectYoungGarbage } from '../node-internals.js';
+import { getKernels, REGION, type Kernels } from '../simd/kernels.js';
 
 /** 243 = 9 × 27 is the largest multiple of 27 a byte can hold; bytes from 243 up are drawn again. */
 const ACCEPT_BELOW = 256 - (256 % SYMBOLS);
@@ -15,7 +16,11 @@ const SYMBOL_OF_BYTE = (() => {
   return table;
 })();
 
-const CHUNK = 64 * 1024;
+/** Symbols per chunk written: large, so that the cost per chunk is nothing. */
+const CHUNK = 1 << 20;
+const RANDOM_BYTES = 64 * 1024;
+/** Chunks between two young-generation collections. */
+const COLLECT_EVERY = 8;
 
 /** Fills buf[offset, offset + size) with random bytes, as node:crypto's randomFillSync does. */
 export type RandomSource = (buf: Uint8Array, offset: number, size: number) => unknown;
@@ -23,9 +28,11 @@ export type RandomSource = (buf: Uint8Array, offset: number, size: number) => un
 export class RandomSymbols extends Readable {
   private _left: number;
   private _newlineSent = false;
-  private readonly _random = Buffer.allocUnsafe(CHUNK);
+  private _chunks = 0;
+  /** Random bytes for the plain loop, where there is no SIMD. */
+  private readonly _random = Buffer.allocUnsafe(RANDOM_BYTES);
   /** Bytes of _random not yet used. */
-  private _randomAt = CHUNK;
+  private _randomAt = RANDOM_BYTES;
 
   /** `source`: where the random bytes come from; a test passes its own to check the mapping. */
   constructor(
@@ -49,31 +56,28 @@ export class RandomSymbols extends Readable {
     if (kernels) this._fillSimd(out, kernels);
     else this._fill(out);
     this._left -= n;
+    // Each chunk is dead once written; freed young, they do not pile up (see MemoryKeeper).
+    if (++this._chunks % COLLECT_EVERY === 0) collectYoungGarbage();
     this.push(out);
   }
 
   /**
    * Sixteen draws a step in the SIMD kernel, which leaves a 0 where a draw is rejected;
-   * each of those (one in twenty) is then drawn again, one at a time. Every symbol is
-   * still one accepted, unbiased draw, independent of the others.
+   * a second kernel packs the accepted symbols together, and a stretch of random bytes
+   * a little longer than needed (243 of 256 are accepted) is drawn until `out` is full.
+   * Every symbol is one accepted, unbiased draw, independent of the others; the accepted
+   * symbols left over at the end of a stretch are dropped, whatever their values.
    */
   private _fillSimd(out: Buffer, kernels: Kernels): void {
     const { memory, a } = kernels;
-    this.source(memory, a, out.length);
-    kernels.symbols(a, out.length);
-    memory.copy(out, 0, a, a + out.length);
-    for (let i = out.indexOf(REJECTED); i >= 0; i = out.indexOf(REJECTED, i + 1)) out[i] = this._drawOne();
-  }
-
-  private _drawOne(): number {
-    const random = this._random;
-    for (;;) {
-      if (this._randomAt === random.length) {
-        this.source(random, 0, random.length);
-        this._randomAt = 0;
-      }
-      const symbol = SYMBOL_OF_BYTE[random[this._randomAt++]];
-      if (symbol !== REJECTED) return symbol;
+    for (let filled = 0; filled < out.length; ) {
+      const need = out.length - filled;
+      const draw = Math.min(REGION, (Math.ceil((need * 256) / ACCEPT_BELOW / 16) + 4) * 16);
+      this.source(memory, a, draw);
+      kernels.symbols(a, draw);
+      const n = Math.min(need, kernels.compact(a, draw, kernels.out));
+      memory.copy(out, filled, kernels.out, kernels.out + n);
+      filled += n;
     }
   }
 

@@ -23,7 +23,7 @@ export class ResultSink extends Writable {
   symbols = 0;
 
   constructor(
-    private readonly _out: NodeJS.WritableStream,
+    private readonly _out: NodeJS.WritableStream & { writableLength: number },
     private readonly _check: ReplyCheck,
   ) {
     super({ objectMode: true });
@@ -62,8 +62,19 @@ export class ResultSink extends Writable {
     next(new Error(fault));
   }
 
+  /**
+   * next() once the output holds nothing of `bytes`, which may be a view of a read buffer
+   * that the next read overwrites (FrameReader): at once when the output took them
+   * whole (a file, or a pipe with room), else when its write is done.
+   */
   private _emit(bytes: Buffer, next: () => void): void {
-    if (this._out.write(bytes)) next();
-    else this._out.once('drain', next);
+    let called = false;
+    const once = (): void => {
+      if (called) return;
+      called = true;
+      next();
+    };
+    this._out.write(bytes, once);
+    if (this._out.writableLength === 0) once();
   }
 }

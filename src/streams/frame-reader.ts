@@ -1,0 +1,90 @@
+// A socket's frames, read into one reused buffer (`onread`) and written to a Writable, in order.
+import type { Socket } from 'node:net';
+import type { Writable } from 'node:stream';
+import type { Frame } from '../protocol.js';
+import { FrameParser, type FrameParserOptions } from './frame-parser.js';
+
+/** Bytes read at most per system call. */
+export const READ_BUFFER = 1 << 20;
+
+/**
+ * What `pipeline(socket, new FrameDecoder({ partial: true }), sink)` does, without a new
+ * buffer for every read: Node reads into one buffer, the frames' payloads are views of
+ * it, and reading stops (the socket pauses) for as long as the sink holds any of them,
+ * until every frame written has been taken (its write callback). A sink that takes
+ * each frame at once, as ResultSink does with a synchronous stdout, never pauses it.
+ *
+ * Pass `onread` to net.connect or new Socket, then `attach` the socket.
+ */
+export class FrameReader {
+  readonly onread: { buffer: Buffer; callback: (bytes: number, buffer: Uint8Array) => boolean };
+  private readonly _parser: FrameParser;
+  /** Frames written to the sink whose callbacks have not come yet. */
+  private _pending = 0;
+  private _socket: Socket | null = null;
+  private _paused = false;
+
+  constructor(
+    private readonly _sink: Writable,
+    options: FrameParserOptions = {},
+    size = READ_BUFFER,
+  ) {
+    this._parser = new FrameParser((frame) => this._write(frame), options);
+    this.onread = { buffer: Buffer.allocUnsafe(size), callback: (bytes) => this._take(bytes) };
+  }
+
+  /**
+   * Ends the sink when the socket's input ends; `done` gets the first failure (a socket
+   * error, a close before the end, the sink's error) or null once the sink has finished.
+   */
+  attach(socket: Socket, done: (err: Error | null) => void): void {
+    this._socket = socket;
+    let settled = false;
+    const settle = (err: Error | null): void => {
+      if (settled) return;
+      settled = true;
+      done(err);
+    };
+    let ended = false;
+    socket.once('end', () => {
+      ended = true;
+      this._parser.end();
+      this._sink.end();
+    });
+    socket.once('error', settle);
+    socket.once('close', () => {
+      if (!ended) settle(new Error('the connection closed before the result was complete'));
+    });
+    this._sink.once('error', settle);
+    this._sink.once('finish', () => settle(null));
+  }
+
+  /** Set once the frames were malformed or cut short (see FrameParser). */
+  get faulted(): boolean {
+    return this._parser.faulted;
+  }
+
+  /** The fault was the input ending inside a frame (a broken connection), not a bad frame. */
+  get cutShort(): boolean {
+    return this._parser.cutShort;
+  }
+
+  private _take(bytes: number): boolean {
+    this._parser.write(this.onread.buffer.subarray(0, bytes));
+    // Still held by the sink: the next read would overwrite it.
+    if (this._sink.writableLength === 0) return true;
+    this._paused = true;
+    return false;
+  }
+
+  private _write(frame: Frame): void {
+    if (this._sink.writableEnded) return;
+    this._pending++;
+    this._sink.write(frame, () => {
+      if (--this._pending === 0 && this._paused) {
+        this._paused = false;
+        this._socket?.resume();
+      }
+    });
+  }
+}
