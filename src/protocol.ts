@@ -32,6 +32,9 @@ export const ErrorCode = {
   KEY_LAG: 7, // one stream ran ahead of the other by more than CIPHER_WINDOW
   TIMEOUT: 8, // the peer went quiet for longer than the timeout
   SHUTDOWN: 9, // the server is stopping and will not take this job
+  // 10 is BUSY (issue 9)
+  TLS_REQUIRED: 11, // a plain connection to a server that serves TLS only; sent in plain
+  CERT_REFUSED: 12, // the client's certificate is missing or not signed by the server's client CA
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

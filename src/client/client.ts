@@ -1,6 +1,5 @@
 // A client's whole job: check the files, stream them to the server, write the result to stdout.
 import { createReadStream } from 'node:fs';
-import { connect } from 'node:net';
 import { pipeline } from 'node:stream';
 import { type Direction } from '../alphabet.js';
 import { EXIT_INPUT, EXIT_OK, EXIT_SERVER, fail, reason, UserError } from '../cli.js';
@@ -10,8 +9,10 @@ import { FrameWriter } from '../streams/frame-writer.js';
 import { MemoryKeeper } from '../streams/memory-keeper.js';
 import { PadSource } from '../streams/pad-source.js';
 import { ResultSink } from '../streams/result-sink.js';
+import { openConnection, tlsFailure, tlsRefusal } from './connect.js';
 import { startProgress, wantProgress } from './progress.js';
 import { checkFiles, countSymbols, openInput } from './input-file.js';
+import type { ClientTls } from '../tls-options.js';
 import { article } from '../words.js';
 
 export interface ClientOptions {
@@ -23,6 +24,8 @@ export interface ClientOptions {
   host: string;
   /** true or false when asked for; undefined to decide by stderr and the input's size. */
   progress?: boolean;
+  /** null: plain TCP. */
+  tls: ClientTls | null;
 }
 
 /** The server's error codes that blame the client's input rather than the service. */
@@ -52,7 +55,9 @@ export function runClient(options: ClientOptions): void {
   process.once('exit', stopProgress);
   // Done: no need to wait for the server's end of the connection to close as well.
   sink.once('complete', () => process.exit(EXIT_OK));
-  const socket = connect({ port, host: options.host, noDelay: true });
+  const connection = openConnection(options.host, port, options.tls);
+  const { socket } = connection;
+  const cannotUse = (why: string): never => fail(program, new UserError(`cannot use the ${server} ${where}: ${why}`, EXIT_SERVER));
 
   // Every failure is judged once, on the receiving side, which a broken input also ends.
   pipeline(source, new FrameWriter(socket), (err) => {
@@ -64,13 +69,15 @@ export function runClient(options: ClientOptions): void {
     if (sink.done) return void (process.exitCode = EXIT_OK);
     if (sink.error) {
       const { code, message } = sink.error;
+      const refusal = tlsRefusal(code, message) ?? (connection.answeredInTls() ? tlsRefusal(ErrorCode.TLS_REQUIRED, '') : null);
+      if (refusal) cannotUse(refusal);
       if (code === ErrorCode.ROLE) {
         fail(program, new UserError(`the server ${where} rejected ${program}: it is not ${article(server)} ${server}`, EXIT_SERVER));
       }
       fail(program, new UserError(`the server failed the job: ${message}`, INPUT_FAULTS.has(code) ? EXIT_INPUT : EXIT_SERVER));
     }
-    const why = err ? reason(err) : 'the connection closed before the result was complete';
+    const why = err ? (tlsFailure(err, options.host) ?? reason(err)) : 'the connection closed before the result was complete';
     const hint = (err as NodeJS.ErrnoException | undefined)?.code === 'ECONNREFUSED' ? ` (is ${server} running there?)` : '';
-    fail(program, new UserError(`cannot use the ${server} ${where}: ${why}${hint}`, EXIT_SERVER));
+    cannotUse(`${why}${hint}`);
   });
 }

@@ -1,6 +1,7 @@
 // The command line shared by enc_client and dec_client.
 import type { Direction } from '../alphabet.js';
 import { fail, guard, parseCommandLine, parsePort } from '../cli.js';
+import { CLIENT_TLS_OPTIONS, clientTls } from '../tls-options.js';
 import { VERSION } from '../version.js';
 import { runClient } from './client.js';
 
@@ -23,6 +24,7 @@ export function clientMain(program: string, direction: Direction): void {
         host: { type: 'string', arg: 'ADDR', help: "the server's address (default 127.0.0.1)" },
         progress: { type: 'boolean', help: 'show a progress meter on stderr (default: on a terminal, over 16 MiB)' },
         'no-progress': { type: 'boolean', help: 'never show the progress meter' },
+        ...CLIENT_TLS_OPTIONS,
       },
     },
     VERSION,
@@ -36,6 +38,7 @@ export function clientMain(program: string, direction: Direction): void {
       port: parsePort(positionals[2]),
       host: (values.host as string | undefined) ?? '127.0.0.1',
       progress: values['no-progress'] ? false : values.progress ? true : undefined,
+      tls: clientTls(values),
     });
   } catch (err) {
     fail(program, err);
