@@ -3,6 +3,7 @@ import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import { reason, UserError, type CommandLine } from './cli.js';
+import { splitPem } from './server/client-certificate.js';
 
 /** The oldest TLS either side speaks. */
 export const TLS_MIN_VERSION = 'TLSv1.2';
@@ -26,8 +27,8 @@ export const CLIENT_TLS_OPTIONS: Options = {
 export interface ServerTls {
   /** For tls.createSecureContext: certificate, key, client CA, versions. */
   context: SecureContextOptions;
-  /** Whether a client must present a certificate signed by the client CA. */
-  clientCertificates: boolean;
+  /** The CAs a client's certificate must be signed by; null when none is asked for. */
+  clientCas: X509Certificate[] | null;
 }
 
 export interface ClientTls {
@@ -50,7 +51,8 @@ export function serverTls(values: Values): ServerTls | null {
   const context: SecureContextOptions = { cert, key, minVersion: TLS_MIN_VERSION };
   if (caPath !== undefined) context.ca = loadCertificate('client CA', caPath);
   check(context, certPath!);
-  return { context, clientCertificates: caPath !== undefined };
+  const clientCas = context.ca ? splitPem(context.ca.toString()).map((pem) => new X509Certificate(pem)) : null;
+  return { context, clientCas };
 }
 
 /** The client's TLS from its options; null when it connects in plain TCP. */
