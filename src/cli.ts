@@ -24,10 +24,18 @@ export function fail(program: string, err: unknown): never {
   process.exit(code);
 }
 
+/** A port: a plain decimal number from 1 to 65535, without sign, spaces or leading zeros. */
 export function parsePort(text: string): number {
-  const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
-  if (!(port >= 1 && port <= 65535)) throw new UserError(`'${text}' is not a port: give a number from 1 to 65535`);
+  const port = /^[1-9][0-9]{0,4}$/.test(text) ? Number(text) : NaN;
+  if (!(port <= 65535)) throw new UserError(`'${text}' is not a port: give a number from 1 to 65535`);
   return port;
+}
+
+/** A count given as option `name`: a plain decimal number from `min` to `max`. */
+export function parseCount(name: string, text: string, min: number, max: number): number {
+  const value = /^[1-9][0-9]{0,9}$/.test(text) ? Number(text) : NaN;
+  if (!(value >= min && value <= max)) throw new UserError(`${name} '${text}' is not a number from ${min} to ${max}`);
+  return value;
 }
 
 /** The reason in a system error, without Node's decoration: 'no such file or directory'. */

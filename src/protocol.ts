@@ -32,7 +32,7 @@ export const ErrorCode = {
   KEY_LAG: 7, // one stream ran ahead of the other by more than CIPHER_WINDOW
   TIMEOUT: 8, // the peer went quiet for longer than the timeout
   SHUTDOWN: 9, // the server is stopping and will not take this job
-  // 10 is BUSY (issue 9)
+  BUSY: 10, // the server is full, or shed this connection to make room for one making more progress
   TLS_REQUIRED: 11, // a plain connection to a server that serves TLS only; sent in plain
   CERT_REFUSED: 12, // the client's certificate is missing or not signed by the server's client CA
 } as const;
@@ -47,18 +47,82 @@ export const CHUNK_SIZE = 256 * 1024;
 /** Most bytes of text (or of key) the cipher holds waiting for their partners. */
 export const CIPHER_WINDOW = 4 * CHUNK_SIZE;
 
-function envMs(name: string, fallback: number): number {
-  const value = Number(process.env[name]);
-  return Number.isInteger(value) && value > 0 ? value : fallback;
-}
-/** A connection must complete its HELLO within this time of connecting. */
-export const HANDSHAKE_TIMEOUT_MS = envMs('OTP_HANDSHAKE_TIMEOUT_MS', 5_000);
-/** A connection with no traffic either way for this long is dropped. */
-export const IDLE_TIMEOUT_MS = envMs('OTP_IDLE_TIMEOUT_MS', 30_000);
 /** After its last frame the server waits this long for the client to close. */
 export const LINGER_MS = 2_000;
-/** On SIGTERM or SIGINT, jobs in progress get this long to finish. */
-export const SHUTDOWN_GRACE_MS = envMs('OTP_SHUTDOWN_GRACE_MS', 10_000);
+
+/** The server's timeouts; each can be set from the environment (see readTimeouts). */
+export interface Timeouts {
+  /** A connection must complete its HELLO within this time of being accepted. */
+  handshakeMs: number;
+  /** A connection with no traffic either way for this long is dropped (and a HELLO with no job after it). */
+  idleMs: number;
+  /** On SIGTERM or SIGINT, jobs in progress get this long to finish. */
+  shutdownGraceMs: number;
+  /** A worker that has not answered the main process's heartbeat for this long is killed and replaced. */
+  watchdogMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = { handshakeMs: 5_000, idleMs: 30_000, shutdownGraceMs: 10_000, watchdogMs: 5_000 };
+
+/** The environment variable that overrides each timeout. */
+export const TIMEOUT_VARIABLES: Readonly<Record<keyof Timeouts, string>> = {
+  handshakeMs: 'OTP_HANDSHAKE_TIMEOUT_MS',
+  idleMs: 'OTP_IDLE_TIMEOUT_MS',
+  shutdownGraceMs: 'OTP_SHUTDOWN_GRACE_MS',
+  watchdogMs: 'OTP_WATCHDOG_MS',
+};
+
+/** The longest delay a Node timer takes (2^31 - 1 ms); one more would fire at once. */
+export const MAX_TIMEOUT_MS = 2_147_483_647;
+
+/**
+ * The timeouts, with the environment's overrides: plain decimal whole numbers of
+ * milliseconds from 1 to MAX_TIMEOUT_MS. Anything else throws, naming the variable: a
+ * typo must not quietly become a default, a 1 ms timer or a timer that never fires.
+ */
+export function readTimeouts(env: NodeJS.ProcessEnv = process.env): Timeouts {
+  const timeouts = { ...DEFAULT_TIMEOUTS };
+  for (const [field, name] of Object.entries(TIMEOUT_VARIABLES) as [keyof Timeouts, string][]) {
+    const text = env[name];
+    if (text === undefined) continue;
+    const value = /^[1-9][0-9]{0,9}$/.test(text) ? Number(text) : NaN;
+    if (!(value <= MAX_TIMEOUT_MS)) {
+      throw new Error(`${name}=${JSON.stringify(text)} is not a whole number of milliseconds from 1 to ${MAX_TIMEOUT_MS}`);
+    }
+    timeouts[field] = value;
+  }
+  return timeouts;
+}
+
+/**
+ * Per-worker caps (defaults of --jobs and --connections). Memory: a job holds at most
+ * CIPHER_WINDOW bytes waiting in its cipher plus the buffers of its stages and socket,
+ * JOB_MEMORY_BOUND in all; a connection not yet in a job holds at most one socket read.
+ * So a worker holds at most jobs × JOB_MEMORY_BOUND + connections × CONNECTION_MEMORY_BOUND
+ * of client data (32 × 3 MiB + 256 × 64 KiB = 112 MiB), and a server `--workers` times that.
+ */
+export const DEFAULT_JOBS_PER_WORKER = 32;
+export const DEFAULT_CONNECTIONS_PER_WORKER = 256;
+/** The most --jobs and --connections take. */
+export const MAX_JOBS_PER_WORKER = 1024;
+export const MAX_CONNECTIONS_PER_WORKER = 16_384;
+/** Worst-case bytes one job holds: CIPHER_WINDOW, and up to 2 MiB in stage and socket buffers. */
+export const JOB_MEMORY_BOUND = CIPHER_WINDOW + (2 << 20);
+/** Worst-case bytes a connection holds before its job starts: one socket read. */
+export const CONNECTION_MEMORY_BOUND = 64 << 10;
+/** Descriptors a worker keeps out of its connection cap (IPC, stdio, the listener, answers in flight). */
+export const FD_RESERVE = 32;
+
+/**
+ * The eviction rule (docs/PROTOCOL.md): a full worker makes room by shedding, in this
+ * order, connections already answered, connections still in their handshake, jobs with
+ * no traffic for IDLE_SHED_MS, then the job whose rate over the last RATE_WINDOW_MS is
+ * lowest, if it is below MIN_RATE. No job younger than SHED_GRACE_MS is shed.
+ */
+export const MIN_RATE = 1024;
+export const RATE_WINDOW_MS = 5_000;
+export const IDLE_SHED_MS = 1_000;
+export const SHED_GRACE_MS = 1_000;
 
 export interface Frame {
   type: number;

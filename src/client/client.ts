@@ -74,6 +74,7 @@ export function runClient(options: ClientOptions): void {
       if (code === ErrorCode.ROLE) {
         fail(program, new UserError(`the server ${where} rejected ${program}: it is not ${article(server)} ${server}`, EXIT_SERVER));
       }
+      if (code === ErrorCode.BUSY) fail(program, new UserError(`cannot use the ${server} ${where}: server busy; try again later`, EXIT_SERVER));
       fail(program, new UserError(`the server failed the job: ${message}`, INPUT_FAULTS.has(code) ? EXIT_INPUT : EXIT_SERVER));
     }
     const why = err ? (tlsFailure(err, options.host) ?? reason(err)) : 'the connection closed before the result was complete';

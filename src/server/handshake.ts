@@ -1,6 +1,6 @@
-// Reads the opening of a connection (HELLO, then the job's first byte) in the server's main process.
-import type { Socket } from 'node:net';
-import { ErrorCode, FrameType, HEADER_SIZE, MAX_CONTROL_PAYLOAD } from '../protocol.js';
+// The opening of a connection, as pure functions: the HELLO parsed from the first bytes, and judged.
+import { ErrorCode, FrameType, HEADER_SIZE, MAX_CONTROL_PAYLOAD, PROTOCOL_VERSION, Role } from '../protocol.js';
+import { article } from '../words.js';
 
 export type Hello =
   | { ok: true; version: number; role: number; /** bytes that came after the HELLO frame */ rest: Buffer }
@@ -24,90 +24,28 @@ export function parseHello(bytes: Buffer): Hello | undefined {
   };
 }
 
-export interface Opening {
-  /** Bytes after the HELLO frame: the start of the job. */
-  rest: Buffer;
-}
-
 export interface Refusal {
   code: ErrorCode;
+  /** What the client is told. */
   reason: string;
-  /** Nothing at all came: a port probe, not a fault. */
-  empty?: boolean;
   /** What the server's log says, where it says more than the client is told. */
   logLine?: string;
 }
 
-/**
- * Reads the opening of a connection in the main process: its HELLO within `helloMs`,
- * which `judge` accepts or refuses, then the first byte of the job within `jobMs`, so that
- * a client that says HELLO and nothing more costs a descriptor here and never a worker.
- * An accepted socket is left frozen: its handle reads nothing more in this process, so
- * that no byte is read here and lost when the socket moves to a worker.
- */
-export function readOpening(
-  socket: Socket,
-  helloMs: number,
-  jobMs: number,
-  judge: (version: number, role: number) => Refusal | null,
-): Promise<Opening | Refusal> {
-  return new Promise((resolve) => {
-    let bytes: Buffer = Buffer.alloc(0);
-    let helloSeen = false;
-    const finish = (result: Opening | Refusal): void => {
-      clearTimeout(timer);
-      socket.off('data', onData).off('end', onEnd).off('error', onEnd).off('close', onEnd);
-      if ('rest' in result) freeze(socket);
-      resolve(result);
-    };
-    const onData = (chunk: Buffer): void => {
-      bytes = bytes.length === 0 ? chunk : Buffer.concat([bytes, chunk]);
-      const hello = parseHello(bytes);
-      if (!hello) return;
-      if (!hello.ok) return finish({ code: ErrorCode.PROTOCOL, reason: hello.reason });
-      if (!helloSeen) {
-        helloSeen = true;
-        const refusal = judge(hello.version, hello.role);
-        if (refusal) return finish(refusal);
-      }
-      if (hello.rest.length > 0) return finish({ rest: hello.rest });
-      clearTimeout(timer);
-      timer = setTimeout(() => finish({ code: ErrorCode.TIMEOUT, reason: `no job within ${jobMs} ms of the HELLO` }), jobMs);
-    };
-    const onEnd = (): void =>
-      finish({
-        code: ErrorCode.PROTOCOL,
-        reason: helloSeen ? 'the connection closed after its HELLO' : 'the connection closed before its HELLO',
-        empty: bytes.length === 0,
-      });
-    let timer = setTimeout(() => finish({ code: ErrorCode.TIMEOUT, reason: `no HELLO within ${helloMs} ms` }), helloMs);
-    socket.on('data', onData).on('end', onEnd).on('error', onEnd).on('close', onEnd);
-    socket.resume();
-  });
-}
+export const ROLE_NAMES: Readonly<Record<number, string>> = { [Role.ENCRYPT]: 'enc_client', [Role.DECRYPT]: 'dec_client' };
 
-/**
- * Node's pause() stops the handle only for sockets made with an `onread` buffer, and the
- * stream machinery would start it again on the next tick to fill its buffer: the handle
- * is stopped here, and the socket's _read made to leave it stopped.
- */
-function freeze(socket: Socket): void {
-  socket.pause();
-  socket._read = () => {};
-  const handle = (socket as unknown as { _handle?: { readStop(): number; reading: boolean } })._handle;
-  if (handle) {
-    handle.readStop();
-    handle.reading = false;
+/** Whether a server of role `serverRole` serves a client whose HELLO says `version` and `role`. */
+export function judgeHello(serverRole: Role, version: number, role: number): Refusal | null {
+  if (version !== PROTOCOL_VERSION) {
+    return {
+      code: ErrorCode.VERSION,
+      reason: `protocol version ${version} is not spoken here; this server speaks ${PROTOCOL_VERSION}`,
+      logLine: `rejected: protocol version ${version}`,
+    };
   }
-}
-
-/** Lets a socket read again, frozen or not, to drain it before closing. */
-export function thaw(socket: Socket): void {
-  if (Object.hasOwn(socket, '_read')) {
-    Reflect.deleteProperty(socket, '_read');
-    // The no-op _read left the stream believing a read is under way, which would keep
-    // resume() from ever starting the handle again.
-    (socket as unknown as { _readableState: { reading: boolean } })._readableState.reading = false;
+  if (role !== serverRole) {
+    const who = ROLE_NAMES[role] ?? `client of role ${role}`;
+    return { code: ErrorCode.ROLE, reason: 'this server does not serve your role', logLine: `rejected: ${article(who)} ${who} is not served here` };
   }
-  socket.resume();
+  return null;
 }

@@ -1,43 +1,68 @@
 // The command line shared by enc_server and dec_server; the same file runs their workers.
 import type { Direction } from '../alphabet.js';
-import { fail, guard, parseCommandLine, parsePort, UserError } from '../cli.js';
+import { fail, guard, parseCommandLine, parseCount, parsePort, UserError } from '../cli.js';
+import {
+  DEFAULT_CONNECTIONS_PER_WORKER,
+  DEFAULT_JOBS_PER_WORKER,
+  MAX_CONNECTIONS_PER_WORKER,
+  MAX_JOBS_PER_WORKER,
+  readTimeouts,
+} from '../protocol.js';
 import { VERSION } from '../version.js';
-import { runServer } from './server.js';
+import { runSupervisor } from './supervisor.js';
 import { runWorker } from './worker.js';
 
 export function serverMain(program: string, direction: Direction): void {
   guard(program);
-  if (process.env.OTP_WORKER === '1' && process.send) return runWorker(direction);
   const [verb, client] = direction === 'encrypt' ? ['Encrypts', 'enc_client'] : ['Decrypts', 'dec_client'];
   const { values, positionals } = parseCommandLine(
     {
       program,
       synopsis: 'PORT',
       about:
-        `${verb} for ${client}s connecting to PORT, until stopped by SIGTERM or SIGINT.\n` +
-        `Serves several at once in worker processes; the rest wait their turn.`,
+        `${verb} for ${client}s connecting to PORT, until stopped by SIGTERM or SIGINT (after\n` +
+        `the jobs in flight, within a grace time); SIGHUP is ignored. Worker processes accept\n` +
+        `the connections and serve many at once each; a full server sheds the connections\n` +
+        `making the least progress, or answers BUSY.`,
       positionals: ['PORT'],
       options: {
         host: { type: 'string', arg: 'ADDR', help: 'the address to listen on (default 127.0.0.1, loopback only)' },
-        workers: { type: 'string', arg: 'N', help: 'how many clients to serve at once (default 5)' },
+        workers: { type: 'string', arg: 'N', help: 'how many worker processes serve (1 to 64, default 5)' },
+        jobs: {
+          type: 'string',
+          arg: 'N',
+          help: `how many jobs each worker runs at once (1 to ${MAX_JOBS_PER_WORKER}, default ${DEFAULT_JOBS_PER_WORKER})`,
+        },
+        connections: {
+          type: 'string',
+          arg: 'N',
+          help: `how many connections each worker holds, jobs included (1 to ${MAX_CONNECTIONS_PER_WORKER}, default ${DEFAULT_CONNECTIONS_PER_WORKER})`,
+        },
         verbose: { type: 'boolean', short: 'v', help: 'log one line per connection on stderr' },
       },
     },
     VERSION,
   );
   try {
-    const workers = values.workers === undefined ? 5 : Number(values.workers);
-    if (!Number.isInteger(workers) || workers < 1 || workers > 64) {
-      throw new UserError(`--workers '${values.workers}' is not a number from 1 to 64`);
+    const count = (name: string, fallback: number, max: number): number => {
+      const text = values[name] as string | undefined;
+      return text === undefined ? fallback : parseCount(`--${name}`, text, 1, max);
+    };
+    const host = (values.host as string | undefined) ?? '127.0.0.1';
+    if (host === '') throw new UserError(`--host '' is not an address: give one, such as 127.0.0.1 or ::1`);
+    const port = parsePort(positionals[0]);
+    const workers = count('workers', 5, 64);
+    const caps = { jobs: count('jobs', DEFAULT_JOBS_PER_WORKER, MAX_JOBS_PER_WORKER), connections: count('connections', DEFAULT_CONNECTIONS_PER_WORKER, MAX_CONNECTIONS_PER_WORKER) };
+    let timeouts;
+    try {
+      timeouts = readTimeouts(process.env);
+    } catch (err) {
+      throw new UserError((err as Error).message);
     }
-    runServer({
-      program,
-      direction,
-      port: parsePort(positionals[0]),
-      host: (values.host as string | undefined) ?? '127.0.0.1',
-      workers,
-      verbose: values.verbose === true,
-    });
+    if (process.env.OTP_WORKER === '1' && process.send) {
+      return runWorker({ program, direction, caps, timeouts, verbose: values.verbose === true });
+    }
+    void runSupervisor({ program, host, port, workers, timeouts });
   } catch (err) {
     fail(program, err);
   }

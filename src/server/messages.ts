@@ -1,18 +1,10 @@
 // The messages a server's main process and its workers exchange over the IPC channel.
 
-export interface JobReport {
-  pid: number;
-  /** Bytes read from the client, HELLO included. */
-  received: number;
-  /** Symbols sent back. */
-  symbols: number;
-  ms: number;
-  /** ok: every symbol sent; fault: ended with an ERROR frame; broken: the connection failed. */
-  outcome: 'ok' | 'fault' | 'broken';
-  detail?: string;
-}
+/**
+ * listen: comes with the listening socket's handle, to accept on; ping: the heartbeat,
+ * answered at once with pong; stop: stop accepting, finish the jobs in progress, exit.
+ */
+export type ToWorker = { kind: 'listen' } | { kind: 'ping' } | { kind: 'stop' };
 
-/** Sent with a socket handle: the bytes the main process read past the HELLO, base64. */
-export type ToWorker = { kind: 'job'; rest: string };
-
-export type ToMain = { kind: 'ready' } | { kind: 'done'; report: JobReport };
+/** ready: may be sent the handle; cannot-listen: the handle was refused (code: an errno name). */
+export type ToMain = { kind: 'ready' } | { kind: 'pong' } | { kind: 'cannot-listen'; code: string; message: string };

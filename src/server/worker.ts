@@ -1,71 +1,154 @@
-// A server's worker process: takes sockets from the main process and runs one job at a time.
-import type { Socket } from 'node:net';
-import { pipeline } from 'node:stream';
-import type { Direction } from '../alphabet.js';
-import { CIPHER_WINDOW, errorFrame, ErrorCode, HELLO_SIZE, IDLE_TIMEOUT_MS, LINGER_MS } from '../protocol.js';
-import { Cipher } from '../streams/cipher.js';
-import { FrameDecoder } from '../streams/frame-decoder.js';
-import { FrameEncoder } from '../streams/frame-encoder.js';
-import { MemoryKeeper } from '../streams/memory-keeper.js';
-import type { JobReport, ToMain, ToWorker } from './messages.js';
+// A server's worker process: accepts connections on the listening handle the main process sends it, and serves many at once within its caps.
+import { createServer, type Server, type Socket } from 'node:net';
+import { cipherTable, type Direction } from '../alphabet.js';
+import { reason } from '../cli.js';
+import { LINGER_MS, Role, type Timeouts } from '../protocol.js';
+import { Connection, type Host } from './connection.js';
+import { effectiveCaps, openFileLimit, pickVictim, type Caps } from './limits.js';
+import { BurstLog, formatPeer, stderrLog, type Log } from './log.js';
+import type { ToMain, ToWorker } from './messages.js';
 
-export function runWorker(direction: Direction): void {
+export interface WorkerConfig {
+  program: string;
+  direction: Direction;
+  caps: Caps;
+  timeouts: Timeouts;
+  verbose: boolean;
+}
+
+export function runWorker(config: WorkerConfig): void {
   const send = (message: ToMain): void => {
     if (process.connected) process.send!(message);
   };
-  // The main process owns the signals: Ctrl-C reaches the whole process group, and a
-  // worker must not drop its job because of it. It leaves when the main process does.
-  process.on('SIGINT', () => {});
-  process.on('SIGTERM', () => {});
-  process.on('disconnect', () => process.exit(0));
-  process.on('message', (message: ToWorker, socket?: Socket) => {
-    if (message.kind !== 'job') return;
-    if (!socket) return send({ kind: 'done', report: lostJob() });
-    serve(socket, direction, Buffer.from(message.rest, 'base64'), (report) => send({ kind: 'done', report }));
+  const acceptor = new Acceptor(config, stderrLog(config.program));
+  // The main process owns the signals: Ctrl-C and a closed terminal reach the whole
+  // process group, and no job may end because of them. A worker leaves when told to, or
+  // when the main process is gone.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => {});
+  process.on('disconnect', () => acceptor.drain(config.timeouts.shutdownGraceMs));
+  process.on('message', (message: ToWorker, handle?: unknown) => {
+    if (message.kind === 'ping') send({ kind: 'pong' });
+    else if (message.kind === 'stop') acceptor.drain(null);
+    else if (message.kind === 'listen') {
+      acceptor.listen(handle, (err) => send({ kind: 'cannot-listen', code: err.code ?? 'EINVAL', message: reason(err) }));
+    }
   });
   send({ kind: 'ready' });
 }
 
-function lostJob(): JobReport {
-  return { pid: process.pid, received: 0, symbols: 0, ms: 0, outcome: 'broken', detail: 'the socket closed in transit' };
-}
+/** A worker's connections: admission within the caps, shedding, the one timer sweep, the drain. */
+class Acceptor implements Host {
+  readonly direction: Direction;
+  readonly role: Role;
+  readonly timeouts: Timeouts;
+  readonly verbose: boolean;
+  readonly table: Uint8Array;
+  draining = false;
 
-/** One job: socket → frame decoder → cipher → frame encoder → socket. */
-function serve(socket: Socket, direction: Direction, rest: Buffer, finish: (report: JobReport) => void): void {
-  const started = Date.now();
-  // The client half-closes after END and still reads the result.
-  socket.allowHalfOpen = true;
-  socket.setNoDelay(true);
-  if (rest.length > 0) socket.unshift(rest);
+  private readonly caps: Caps;
+  private readonly held = new Set<Connection>();
+  private jobs = 0;
+  private server: Server | null = null;
+  private readonly refusedBusy: BurstLog;
+  private readonly shedLog: BurstLog;
+  private readonly acceptFailures: BurstLog;
 
-  const cipher = new Cipher(direction, CIPHER_WINDOW, true);
-  let lingering: NodeJS.Timeout | undefined;
-  const linger = (): void => {
-    lingering ??= setTimeout(() => socket.destroy(), LINGER_MS).unref();
-  };
-  socket.setTimeout(IDLE_TIMEOUT_MS, () => {
-    // The fault goes down the pipeline like any other, behind the frames already sent.
-    if (!cipher.fault && !cipher.completed && cipher.writable) {
-      cipher.write(errorFrame(ErrorCode.TIMEOUT, `no traffic for ${IDLE_TIMEOUT_MS} ms`));
+  constructor(
+    config: WorkerConfig,
+    readonly log: Log,
+  ) {
+    this.direction = config.direction;
+    this.role = config.direction === 'encrypt' ? Role.ENCRYPT : Role.DECRYPT;
+    this.timeouts = config.timeouts;
+    this.verbose = config.verbose;
+    this.table = cipherTable(config.direction);
+    this.caps = effectiveCaps(config.caps, openFileLimit());
+    const pid = process.pid;
+    this.refusedBusy = new BurstLog(log, (n, ms) => `worker ${pid}: server busy: ${n} connection(s) answered BUSY in ${ms} ms (caps: ${this.caps.jobs} jobs, ${this.caps.connections} connections)`);
+    this.shedLog = new BurstLog(log, (n, ms) => `worker ${pid}: shed ${n} connection(s) making the least progress in ${ms} ms, to make room`);
+    this.acceptFailures = new BurstLog(log, (n, ms) => `worker ${pid}: out of file descriptors: ${n} connection(s) could not be accepted in ${ms} ms; idle connections shed`);
+    // One timer for every connection's deadlines, fine enough for the shortest timeout.
+    const tick = Math.max(5, Math.min(200, Math.floor(Math.min(this.timeouts.handshakeMs, this.timeouts.idleMs, LINGER_MS) / 5)));
+    setInterval(() => this.sweep(), tick).unref();
+  }
+
+  listen(handle: unknown, failed: (err: NodeJS.ErrnoException) => void): void {
+    if (this.server || this.draining || !handle) return;
+    const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
+    server.on('error', (err: NodeJS.ErrnoException) => (server.listening ? this.acceptFailed(err) : failed(err)));
+    server.listen(handle as Parameters<Server['listen']>[0]);
+    this.server = server;
+  }
+
+  claimJob(connection: Connection): boolean {
+    if (this.jobs >= this.caps.jobs) {
+      const victim = pickVictim(this.held, Date.now(), true);
+      if (!victim || victim === connection) return false;
+      this.shed(victim);
     }
-    linger();
-  });
-  // Once the last frame is out, the client has LINGER_MS to close its end.
-  socket.once('finish', linger);
+    this.jobs++;
+    return true;
+  }
 
-  pipeline(socket, new FrameDecoder({ partial: true }), cipher, new MemoryKeeper(), new FrameEncoder(), socket, (err) => {
-    // A pending timer would hold the job's whole pipeline in memory until it fired.
-    socket.setTimeout(0);
-    clearTimeout(lingering);
-    socket.destroy();
-    const fault = cipher.fault;
-    finish({
-      pid: process.pid,
-      received: socket.bytesRead + rest.length + HELLO_SIZE,
-      symbols: cipher.symbols,
-      ms: Date.now() - started,
-      outcome: cipher.completed ? 'ok' : fault ? 'fault' : 'broken',
-      detail: fault ? fault.payload.subarray(1).toString() : err?.message,
-    });
-  });
+  noteBusy(): void {
+    this.refusedBusy.add();
+  }
+
+  releaseJob(): void {
+    this.jobs--;
+  }
+
+  forget(connection: Connection): void {
+    this.held.delete(connection);
+    if (this.draining && this.held.size === 0) process.exit(0);
+  }
+
+  /** Stops accepting, answers connections that have no job yet, lets the jobs finish; exits when none is left. */
+  drain(graceMs: number | null): void {
+    if (this.draining) return;
+    this.draining = true;
+    this.server?.close();
+    const now = Date.now();
+    for (const connection of this.held) connection.drain(now);
+    if (this.held.size === 0) process.exit(0);
+    // Told by the main process, it will kill us after its grace time; orphaned, we keep our own.
+    if (graceMs !== null) setTimeout(() => process.exit(0), graceMs);
+  }
+
+  private accept(socket: Socket): void {
+    const peer = formatPeer(socket.remoteAddress, socket.remotePort);
+    if (!peer || this.draining) return void socket.destroy(); // gone before it was accepted: nothing to answer
+    const now = Date.now();
+    const full = this.held.size >= this.caps.connections;
+    const connection = new Connection(socket, peer, this, now);
+    this.held.add(connection);
+    if (!full) return;
+    const victim = pickVictim(this.held, now, false);
+    if (victim && victim !== connection) return this.shed(victim);
+    this.noteBusy();
+    connection.busy(now);
+  }
+
+  private shed(victim: Connection): void {
+    this.shedLog.add();
+    if (victim.stage === 'answered') this.held.delete(victim); // destroyed now: its descriptor is free at once
+    victim.shed();
+  }
+
+  /** EMFILE or ENFILE: the connections least worth their descriptors go, so that the next accept can succeed. */
+  private acceptFailed(err: NodeJS.ErrnoException): void {
+    if (err.code !== 'EMFILE' && err.code !== 'ENFILE') return this.log(`worker ${process.pid}: cannot accept a connection: ${reason(err)}`);
+    this.acceptFailures.add();
+    const now = Date.now();
+    for (let i = 0; i < 8; i++) {
+      const victim = pickVictim(this.held, now, false);
+      if (!victim || victim.stage === 'job') break;
+      this.shed(victim);
+    }
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const connection of this.held) connection.sweep(now);
+  }
 }

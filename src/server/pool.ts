@@ -1,0 +1,140 @@
+// The main process's pool of workers: forks them with the listening handle, replaces those that die or stop answering the heartbeat, retires a generation.
+import { fork, type ChildProcess } from 'node:child_process';
+import type { ListenHandle } from './listener.js';
+import type { Log } from './log.js';
+import type { ToMain, ToWorker } from './messages.js';
+
+export interface PoolOptions {
+  size: number;
+  handle: ListenHandle;
+  /** A worker that has not answered a heartbeat for this long is killed and replaced. */
+  watchdogMs: number;
+  log: Log;
+  /** A worker could not listen on the handle (errno name and reason). */
+  cannotListen(code: string, message: string): void;
+}
+
+interface Worker {
+  child: ChildProcess;
+  ready: boolean;
+  lastPong: number;
+  /** Told to stop accepting and finish its jobs: not replaced when it exits. */
+  retiring: boolean;
+  /** Killed by the watchdog. */
+  hung: boolean;
+}
+
+export class WorkerPool {
+  private readonly workers = new Set<Worker>();
+  private stopping = false;
+  private recentStarts: number[] = [];
+  private whenEmpty: (() => void) | null = null;
+  private readonly heartbeat: NodeJS.Timeout;
+
+  constructor(private readonly options: PoolOptions) {
+    this.heartbeat = setInterval(() => this.beat(), Math.max(5, Math.floor(options.watchdogMs / 4)));
+    this.heartbeat.unref();
+  }
+
+  /** Forks a full generation of workers. */
+  start(): void {
+    for (let i = 0; i < this.options.size; i++) this.spawn();
+  }
+
+  /** A fresh generation takes over; the workers of the old one stop accepting, finish their jobs and exit. */
+  renew(): void {
+    const old = [...this.workers];
+    this.start();
+    for (const worker of old) this.retire(worker);
+  }
+
+  /** Every worker stops accepting and finishes its jobs; resolves once all have exited. */
+  stop(): Promise<void> {
+    this.stopping = true;
+    for (const worker of this.workers) this.retire(worker);
+    if (this.workers.size === 0) return Promise.resolve();
+    return new Promise((resolve) => (this.whenEmpty = resolve));
+  }
+
+  /** SIGKILL to every worker, now. */
+  kill(): void {
+    this.stopping = true;
+    for (const worker of this.workers) worker.child.kill('SIGKILL');
+  }
+
+  get pids(): number[] {
+    return [...this.workers].map((w) => w.child.pid!).filter(Boolean);
+  }
+
+  private spawn(): void {
+    if (this.stopping) return;
+    // A worker that cannot start would otherwise be replaced in a tight loop.
+    const now = Date.now();
+    this.recentStarts = this.recentStarts.filter((t) => now - t < 1000);
+    if (this.recentStarts.length >= this.options.size * 2) {
+      setTimeout(() => this.spawn(), 1000).unref();
+      return;
+    }
+    this.recentStarts.push(now);
+    const child = fork(process.argv[1], process.argv.slice(2), {
+      env: { ...process.env, OTP_WORKER: '1' },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const worker: Worker = { child, ready: false, lastPong: now, retiring: false, hung: false };
+    this.workers.add(worker);
+    child.on('message', (message: ToMain) => this.heard(worker, message));
+    child.on('error', (err) => this.options.log(`worker ${child.pid}: ${err.message}`));
+    child.on('exit', (code, signal) => this.exited(worker, code, signal));
+  }
+
+  private heard(worker: Worker, message: ToMain): void {
+    worker.lastPong = Date.now();
+    if (message.kind === 'ready') {
+      worker.ready = true;
+      // The listening socket itself goes to the worker, which accepts on it directly.
+      if (!worker.retiring) this.send(worker, { kind: 'listen' }, this.options.handle);
+    } else if (message.kind === 'cannot-listen') {
+      this.options.cannotListen(message.code, message.message);
+    }
+  }
+
+  private exited(worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {
+    this.workers.delete(worker);
+    if (this.stopping || worker.retiring) {
+      if (this.stopping && this.workers.size === 0) this.whenEmpty?.();
+      return;
+    }
+    const pid = worker.child.pid;
+    const how =
+      worker.hung ? `did not answer for ${this.options.watchdogMs} ms and was killed`
+      : signal ? `was killed by ${signal}`
+      : `exited with code ${code}`;
+    this.options.log(`worker ${pid} ${how}; starting another`);
+    this.spawn();
+  }
+
+  private retire(worker: Worker): void {
+    worker.retiring = true;
+    this.send(worker, { kind: 'stop' });
+  }
+
+  /** Pings every ready worker; kills one that has not answered within the watchdog time (stopped, or stuck in a loop). */
+  private beat(): void {
+    const now = Date.now();
+    for (const worker of this.workers) {
+      if (!worker.ready || worker.hung) continue;
+      if (now - worker.lastPong > this.options.watchdogMs) {
+        worker.hung = true;
+        worker.child.kill('SIGKILL');
+      } else {
+        this.send(worker, { kind: 'ping' });
+      }
+    }
+  }
+
+  private send(worker: Worker, message: ToWorker, handle?: ListenHandle): void {
+    if (!worker.child.connected) return;
+    // An error here is the worker going away: its exit is handled on its own.
+    worker.child.send(message, handle as Parameters<ChildProcess['send']>[1], () => {});
+  }
+}
