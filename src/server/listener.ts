@@ -15,7 +15,7 @@ interface NetInternals {
    * but does not listen, so that the process that made it never accepts; it returns a
    * negative errno when the bind fails.
    */
-  _createServerHandle?: (address: string | null, port: number, addressType: number, fd?: number, flags?: number) => ListenHandle | number;
+  _createServerHandle?: (address: string | null, port: number | null, addressType: number | null, fd?: number, flags?: number) => ListenHandle | number;
 }
 
 export class ListenError extends Error {
@@ -24,10 +24,22 @@ export class ListenError extends Error {
   }
 }
 
-/** The host's address, then a handle bound to it and the port; a ListenError (with an errno name) when that fails. */
-export async function bindListener(host: string, port: number): Promise<ListenHandle> {
+function createServerHandle(): NonNullable<NetInternals['_createServerHandle']> {
   const create = (net as unknown as NetInternals)._createServerHandle;
   if (typeof create !== 'function') throw new Error('this Node.js has no net._createServerHandle to share a listening socket with');
+  return create;
+}
+
+/** A handle for the listening socket on descriptor `fd` (systemd's, already bound and listening); a ListenError when it is none. */
+export function adoptListener(fd: number): ListenHandle {
+  const handle = createServerHandle()(null, null, null, fd);
+  if (typeof handle === 'number') throw new ListenError(getSystemErrorName(handle));
+  return handle;
+}
+
+/** The host's address, then a handle bound to it and the port; a ListenError (with an errno name) when that fails. */
+export async function bindListener(host: string, port: number): Promise<ListenHandle> {
+  const create = createServerHandle();
   let address: { address: string; family: number };
   try {
     address = await lookup(host);

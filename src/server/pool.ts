@@ -22,6 +22,8 @@ interface Worker {
   retiring: boolean;
   /** Killed by the watchdog. */
   hung: boolean;
+  /** Which renew() it was forked by. */
+  generation: number;
 }
 
 export class WorkerPool {
@@ -29,6 +31,7 @@ export class WorkerPool {
   private stopping = false;
   private recentStarts: number[] = [];
   private whenEmpty: (() => void) | null = null;
+  private generation = 0;
   private readonly heartbeat: NodeJS.Timeout;
 
   constructor(private readonly options: PoolOptions) {
@@ -41,11 +44,14 @@ export class WorkerPool {
     for (let i = 0; i < this.options.size; i++) this.spawn();
   }
 
-  /** A fresh generation takes over; the workers of the old one stop accepting, finish their jobs and exit. */
+  /**
+   * A fresh generation takes over: once all its workers have started (a program on disk
+   * that cannot start leaves the old ones serving), the older workers stop accepting,
+   * finish their jobs and exit.
+   */
   renew(): void {
-    const old = [...this.workers];
+    this.generation++;
     this.start();
-    for (const worker of old) this.retire(worker);
   }
 
   /** Every worker stops accepting and finishes its jobs; resolves once all have exited. */
@@ -80,7 +86,7 @@ export class WorkerPool {
       env: { ...process.env, OTP_WORKER: '1' },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
-    const worker: Worker = { child, ready: false, lastPong: now, retiring: false, hung: false };
+    const worker: Worker = { child, ready: false, lastPong: now, retiring: false, hung: false, generation: this.generation };
     this.workers.add(worker);
     child.on('message', (message: ToMain) => this.heard(worker, message));
     child.on('error', (err) => this.options.log(`worker ${child.pid}: ${err.message}`));
@@ -93,6 +99,7 @@ export class WorkerPool {
       worker.ready = true;
       // The listening socket itself goes to the worker, which accepts on it directly.
       if (!worker.retiring) this.send(worker, { kind: 'listen' }, this.options.handle);
+      this.retireOlderGenerations();
     } else if (message.kind === 'cannot-listen') {
       this.options.cannotListen(message.code, message.message);
     }
@@ -111,6 +118,13 @@ export class WorkerPool {
       : `exited with code ${code}`;
     this.options.log(`worker ${pid} ${how}; starting another`);
     this.spawn();
+  }
+
+  /** When every worker of the newest generation is ready, the others retire. */
+  private retireOlderGenerations(): void {
+    const newest = [...this.workers].filter((w) => w.generation === this.generation);
+    if (newest.length < this.options.size || newest.some((w) => !w.ready)) return;
+    for (const worker of this.workers) if (worker.generation !== this.generation && !worker.retiring) this.retire(worker);
   }
 
   private retire(worker: Worker): void {

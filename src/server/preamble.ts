@@ -5,6 +5,7 @@ import { TLSSocket, type SecureContext } from 'node:tls';
 import { ErrorCode, errorFrame, LINGER_MS } from '../protocol.js';
 import { encodeFrame } from '../streams/frame-encoder.js';
 import { clientCertificateProblem } from './client-certificate.js';
+import { formatPeer } from './log.js';
 import { parseProxyHeader, type ProxyHeader } from './proxy-header.js';
 
 export interface PreambleOptions {
@@ -105,7 +106,7 @@ export function runPreamble(socket: Socket, peer: string, options: PreambleOptio
       if (!header) return;
       if (header.kind === 'invalid') return refuse(ErrorCode.PROTOCOL, header.reason, `refused: ${header.reason}`);
       if (header.kind === 'local') return drop(options.verbose ? 'a health check (PROXY LOCAL)' : null);
-      if (header.source) peer = formatAddress(header.source.address, header.source.port);
+      if (header.source) peer = formatPeer(header.source.address, header.source.port)!;
       bytes = header.rest;
       if (!options.tls) {
         // Unshifted with no 'data' listener, the bytes wait in the socket for the caller's.
@@ -124,6 +125,3 @@ export function runPreamble(socket: Socket, peer: string, options: PreambleOptio
   };
 }
 
-function formatAddress(address: string, port: number): string {
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
-}
