@@ -31,7 +31,7 @@ async function harness(t: Test, options: Partial<PreambleOptions>): Promise<Harn
     sockets.add(socket);
     socket.on('error', () => {});
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
-    const full: PreambleOptions = { proxyProtocol: false, tls: null, deadlineMs: 1000, verbose: false, log: (line) => log.push(line), ...options };
+    const full: PreambleOptions = { proxyProtocol: false, tls: null, deadlineMs: 1000, log: (line) => log.push(line), ...options };
     runPreamble(socket, peer, full, (opened) => {
       if (!opened) return;
       peers.push(opened.peer);
@@ -84,7 +84,7 @@ t.test('without options the connection is handed over at once, untouched', async
 });
 
 t.test('PROXY protocol', async (t) => {
-  const h = await harness(t, { proxyProtocol: true, verbose: false });
+  const h = await harness(t, { proxyProtocol: true });
   const v1 = Buffer.from('PROXY TCP4 198.51.100.9 10.0.0.1 51000 80\r\n');
   const job = Buffer.from('\x01\x00\x00\x00\x02\x01\x45REST');
 

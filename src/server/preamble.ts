@@ -15,7 +15,6 @@ export interface PreambleOptions {
   tls: { context: SecureContext; clientCas: X509Certificate[] | null } | null;
   /** The whole preamble must be over within this time of the accept. */
   deadlineMs: number;
-  verbose: boolean;
   log: (line: string) => void;
 }
 
@@ -105,7 +104,8 @@ export function runPreamble(socket: Socket, peer: string, options: PreambleOptio
       const header: ProxyHeader | undefined = parseProxyHeader(bytes);
       if (!header) return;
       if (header.kind === 'invalid') return refuse(ErrorCode.PROTOCOL, header.reason, `refused: ${header.reason}`);
-      if (header.kind === 'local') return drop(options.verbose ? 'a health check (PROXY LOCAL)' : null);
+      // The balancer's health check, every few seconds: never logged, even with --verbose.
+      if (header.kind === 'local') return drop(null);
       if (header.source) peer = formatPeer(header.source.address, header.source.port)!;
       bytes = header.rest;
       if (!options.tls) {

@@ -79,7 +79,6 @@ class Acceptor implements Host {
             proxyProtocol,
             tls: tls && { context: createSecureContext(tls.context), clientCas: tls.clientCas },
             deadlineMs: this.timeouts.handshakeMs,
-            verbose: this.verbose,
             log,
           }
         : null;
