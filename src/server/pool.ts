@@ -124,12 +124,13 @@ export class WorkerPool {
   private retireOlderGenerations(): void {
     const newest = [...this.workers].filter((w) => w.generation === this.generation);
     if (newest.length < this.options.size || newest.some((w) => !w.ready)) return;
-    for (const worker of this.workers) if (worker.generation !== this.generation && !worker.retiring) this.retire(worker);
+    for (const worker of this.workers) if (worker.generation !== this.generation && !worker.retiring) this.retire(worker, 'retire');
   }
 
-  private retire(worker: Worker): void {
+  /** stop: a shutdown, no new job starts; retire: a reload, the connections it accepted are served. */
+  private retire(worker: Worker, how: 'stop' | 'retire' = 'stop'): void {
     worker.retiring = true;
-    this.send(worker, { kind: 'stop' });
+    this.send(worker, { kind: how });
   }
 
   /** Pings every ready worker; kills one that has not answered within the watchdog time (stopped, or stuck in a loop). */

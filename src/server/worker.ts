@@ -34,6 +34,7 @@ export function runWorker(config: WorkerConfig): void {
   process.on('message', (message: ToWorker, handle?: unknown) => {
     if (message.kind === 'ping') send({ kind: 'pong' });
     else if (message.kind === 'stop') acceptor.drain(null);
+    else if (message.kind === 'retire') acceptor.retire();
     else if (message.kind === 'listen') {
       acceptor.listen(handle, (err) => send({ kind: 'cannot-listen', code: err.code ?? 'EINVAL', message: reason(err) }));
     }
@@ -49,6 +50,8 @@ class Acceptor implements Host {
   readonly verbose: boolean;
   readonly table: Uint8Array;
   draining = false;
+  /** A reload retired this worker: it accepts no more and exits once its connections are served. */
+  private retiring = false;
 
   private readonly caps: Caps;
   private readonly held = new Set<Connection>();
@@ -119,7 +122,20 @@ class Acceptor implements Host {
 
   forget(connection: Connection): void {
     this.held.delete(connection);
-    if (this.draining && this.held.size === 0 && this.opening.size === 0) process.exit(0);
+    this.exitIfDone();
+  }
+
+  /** A worker told to stop or retire leaves once it holds no connection. */
+  private exitIfDone(): void {
+    if ((this.draining || this.retiring) && this.held.size === 0 && this.opening.size === 0) process.exit(0);
+  }
+
+  /** Reload: another generation accepts from now on; the connections accepted here are served to their end. */
+  retire(): void {
+    if (this.retiring || this.draining) return;
+    this.retiring = true;
+    this.server?.close();
+    this.exitIfDone();
   }
 
   /** Stops accepting, answers connections that have no job yet, lets the jobs finish; exits when none is left. */
@@ -152,7 +168,7 @@ class Acceptor implements Host {
     }
     const abandon = runPreamble(socket, peer, this.preamble, (opened) => {
       this.opening.delete(abandon);
-      if (!opened) return void (this.draining && this.held.size === 0 && this.opening.size === 0 && process.exit(0));
+      if (!opened) return this.exitIfDone();
       // The handshake deadline runs from the accept: the preamble spent part of it.
       this.admit(opened.socket, opened.peer, now);
     });
