@@ -25,6 +25,7 @@ import {
   TreePeak,
   writeRandomText,
 } from './lib.js';
+import { measureTls, type TlsResult } from './tls.js';
 
 const ROOT = join(__dirname, '..');
 const bin = (name: string): string => join(ROOT, name);
@@ -118,6 +119,7 @@ interface Report {
   latency: { runs: number; encClientMs: number; nodeMs: number; ratio: number; encClientSamplesMs: number[]; nodeSamplesMs: number[] };
   keygen: { bytes: number; runs: number; keygenSeconds: number; headSeconds: number; keygenMBps: number; headMBps: number; ratio: number };
   fiveClients: { clients: number; bytesEach: number; runs: number; seconds: number[]; medianSeconds: number };
+  tls: TlsResult;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -367,6 +369,8 @@ function render(report: Report): string {
     `keygen ${KEYGEN_LENGTH} > /dev/null: ${f(k.keygenMBps)} MB/s (${f(k.keygenSeconds, 3)} s); ` +
       `head -c ${KEYGEN_LENGTH} /dev/urandom: ${f(k.headMBps)} MB/s (${f(k.headSeconds, 3)} s) ` +
       `(medians of ${k.runs}): ${f(k.ratio, 2)}x the time`,
+    `TLS: enc_client --tls-ca | enc_server --tls-cert on ${report.tls.mib} MiB: ${f(report.tls.tlsMiBps)} MiB/s, ` +
+      `plain ${f(report.tls.plainMiBps)} MiB/s (medians of ${report.tls.runs}, alternating): ${f(report.tls.ratio, 2)}x (target 0.7x)`,
     `five enc_clients at once on plaintext4 (${five.bytesEach} bytes each): all done in ${f(five.medianSeconds, 3)} s ` +
       `(median of ${five.runs})`,
     '',
@@ -416,6 +420,10 @@ async function main(): Promise<void> {
 
   const sizes: SizeResult[] = [];
   for (const size of options.sizes) sizes.push(await measureSize(dir, size, options.runs, enc, dec));
+  // At 256 MiB, or the largest size asked for below it.
+  const tlsSize = options.sizes.includes(256) ? 256 : Math.max(...options.sizes.filter((s) => s < 256), Math.min(...options.sizes));
+  note(`TLS against plain at ${tlsSize} MiB`);
+  const tls = await measureTls(ROOT, dir, tlsSize, options.runs, enc, note);
 
   const cpuList = cpus();
   const report: Report = {
@@ -436,6 +444,7 @@ async function main(): Promise<void> {
     latency,
     keygen,
     fiveClients,
+    tls,
   };
   await cleanup();
   process.stdout.write(`${render(report)}\n`);

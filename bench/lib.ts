@@ -390,11 +390,11 @@ export class Server {
     return this.child.pid!;
   }
 
-  /** Starts `program` on a free port and resolves once the port accepts connections. */
-  static async start(program: string, name: string): Promise<Server> {
+  /** Starts `program` on a free port (with `args` after the port) and resolves once the port accepts connections. */
+  static async start(program: string, name: string, args: string[] = []): Promise<Server> {
     for (let attempt = 1; ; attempt++) {
       const port = await freePort();
-      const server = new Server(name, port, spawnTracked(program, [String(port)], ['ignore', 'ignore', 'pipe']));
+      const server = new Server(name, port, spawnTracked(program, [String(port), ...args], ['ignore', 'ignore', 'pipe']));
       let gone = false;
       void server.exited.then(() => (gone = true));
       const deadline = Date.now() + 15_000;
