@@ -59,7 +59,7 @@ t.test('HAProxy in front of two enc_servers and two dec_servers', { skip: HAPROX
       await proxyExited;
     }
   });
-  await Promise.all([waitForPort(front.enc), waitForPort(front.dec)]).catch((err) => {
+  await Promise.all([waitForPort(front.enc, 30_000), waitForPort(front.dec, 30_000)]).catch((err) => {
     throw new Error(`${(err as Error).message}; haproxy said: ${proxyLog}`);
   });
 

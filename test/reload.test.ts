@@ -24,7 +24,7 @@ t.test('SIGHUP: a new generation of workers from the program on disk; nothing is
       await exited;
     }
   });
-  await waitForPort(port);
+  await waitForPort(port, 30_000);
   await waitUntil(() => childrenOf(server.pid!).length === 3, 5000, 'three workers');
   const oldWorkers = childrenOf(server.pid!);
 
@@ -59,7 +59,8 @@ t.test('SIGHUP: a new generation of workers from the program on disk; nothing is
   server.kill('SIGHUP');
 
   await waitUntil(() => (stderr.match(/build 2, worker \d+/g) ?? []).length === 3, 20_000, 'three workers of build 2');
-  const newWorkers = [...stderr.matchAll(/build 2, worker (\d+)/g)].map((m) => Number(m[1]));
+  // Every build 2 worker so far (a loaded machine may see one replaced by the watchdog).
+  const buildTwo = (): number[] => [...stderr.matchAll(/build 2, worker (\d+)/g)].map((m) => Number(m[1]));
   await waitUntil(
     () => {
       const now = childrenOf(server.pid!);
@@ -77,8 +78,8 @@ t.test('SIGHUP: a new generation of workers from the program on disk; nothing is
   t.equal(resultText({ frames } as never), model('encrypt', text, key), 'the job in flight across the reload finished, correct');
   t.equal(frames.at(-1)?.type, FrameType.DONE, 'with DONE');
 
-  await waitUntil(() => childrenOf(server.pid!).every((pid) => newWorkers.includes(pid)), 20_000, 'only build 2 workers left').catch((err) => {
-    t.fail((err as Error).message, { children: childrenOf(server.pid!), oldWorkers, newWorkers, stderr: stderr.split('\n').filter((l) => !/ ok$/.test(l)).slice(-15) });
+  await waitUntil(() => childrenOf(server.pid!).every((pid) => buildTwo().includes(pid)), 20_000, 'only build 2 workers left').catch((err) => {
+    t.fail((err as Error).message, { children: childrenOf(server.pid!), oldWorkers, buildTwo: buildTwo(), stderr: stderr.split('\n').filter((l) => !/ ok$/.test(l)).slice(-15) });
   });
   const servedAtSwitch = served;
   await waitUntil(() => served >= servedAtSwitch + 50, 20_000, 'jobs served after the reload');
@@ -86,7 +87,8 @@ t.test('SIGHUP: a new generation of workers from the program on disk; nothing is
   await Promise.all(stream);
 
   t.same(failures, [], `no client failed: ${served} jobs, ${servedBefore} before the reload`);
-  t.same(childrenOf(server.pid!).sort(), newWorkers.sort(), 'the workers now are the three of build 2: the later jobs were theirs');
+  const children = childrenOf(server.pid!);
+  t.ok(children.length === 3 && children.every((pid) => buildTwo().includes(pid)), 'the workers now are three of build 2: the later jobs were theirs', { children, buildTwo: buildTwo() });
   t.equal(server.exitCode, null, 'the server itself never stopped');
 
   server.kill('SIGTERM');

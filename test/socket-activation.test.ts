@@ -34,7 +34,7 @@ t.test('served on the socket systemd-socket-activate passes', { skip: ACTIVATE ?
       await exited;
     }
   });
-  await waitForPort(port);
+  await waitForPort(port, 30_000);
 
   const clients = Array.from({ length: 8 }, (_, i) => {
     const text = randomSymbols(1000 + i);
