@@ -25,6 +25,7 @@ import {
   TreePeak,
   writeRandomText,
 } from './lib.js';
+import { measureCapacity, renderCapacity, type CapacityResult } from './capacity.js';
 import { measureTls, type TlsResult } from './tls.js';
 
 const ROOT = join(__dirname, '..');
@@ -119,6 +120,7 @@ interface Report {
   latency: { runs: number; encClientMs: number; nodeMs: number; ratio: number; encClientSamplesMs: number[]; nodeSamplesMs: number[] };
   keygen: { bytes: number; runs: number; keygenSeconds: number; headSeconds: number; keygenMBps: number; headMBps: number; ratio: number };
   fiveClients: { clients: number; bytesEach: number; runs: number; seconds: number[]; medianSeconds: number };
+  capacity: CapacityResult;
   tls: TlsResult;
 }
 
@@ -373,6 +375,7 @@ function render(report: Report): string {
       `plain ${f(report.tls.plainMiBps)} MiB/s (medians of ${report.tls.runs}, alternating): ${f(report.tls.ratio, 2)}x (target 0.7x)`,
     `five enc_clients at once on plaintext4 (${five.bytesEach} bytes each): all done in ${f(five.medianSeconds, 3)} s ` +
       `(median of ${five.runs})`,
+    renderCapacity(report.capacity),
     '',
     `machine: ${m.cpu}, ${m.cores} cores, ${m.memoryMiB} MiB, ${m.os}, node ${m.node}`,
     `load average at start ${m.loadAverageAtStart.map((x) => x.toFixed(2)).join(' ')}, ` +
@@ -417,6 +420,8 @@ async function main(): Promise<void> {
   const fiveClients = await measureFiveClients(dir, smallKey, options.runs, enc);
   note('keygen');
   const keygen = await measureKeygen(options.runs);
+  note('capacity: tiny jobs a second, against the C reference');
+  const capacity = await measureCapacity({ runs: options.runs, note });
 
   const sizes: SizeResult[] = [];
   for (const size of options.sizes) sizes.push(await measureSize(dir, size, options.runs, enc, dec));
@@ -444,6 +449,7 @@ async function main(): Promise<void> {
     latency,
     keygen,
     fiveClients,
+    capacity,
     tls,
   };
   await cleanup();

@@ -1,12 +1,14 @@
 // npm run soak [-- --seconds N] [-- --concurrency N]: a bounded run of mixed good and bad
-// traffic against an enc_server and a dec_server on loopback, then a report: jobs served,
-// failures by kind, and each server's descriptors and memory (main + workers) at start
-// and end. Exits non-zero if a good job ever failed or a server died.
+// traffic against an enc_server and a dec_server on loopback, with cheap attacks among it
+// (bursts of connections that send once and hold, drip a byte at a time, or say nothing),
+// then a report: jobs served, failures by kind, and each server's descriptors and memory
+// (main + workers) at start and end. Exits non-zero if a good job ever failed or a server
+// died.
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { LINGER_MS, FrameType, Role } from '../src/protocol.js';
+import { ErrorCode, LINGER_MS, FrameType, Role } from '../src/protocol.js';
 import { run, startServer, type Server } from '../test/helpers/programs.js';
 import {
   errorCode,
@@ -46,7 +48,10 @@ type Kind =
   | 'bad: malformed frames'
   | 'bad: bad character'
   | 'bad: idle connection'
-  | 'bad: disconnect mid-stream';
+  | 'bad: disconnect mid-stream'
+  | 'attack: 25 send once and hold'
+  | 'attack: 25 slow drips'
+  | 'attack: 25 silent';
 
 const WEIGHTS: [Kind, number][] = [
   ['good: raw enc job', 30],
@@ -58,6 +63,9 @@ const WEIGHTS: [Kind, number][] = [
   ['bad: bad character', 6],
   ['bad: idle connection', 2],
   ['bad: disconnect mid-stream', 5],
+  ['attack: 25 send once and hold', 1],
+  ['attack: 25 slow drips', 1],
+  ['attack: 25 silent', 1],
 ];
 const TOTAL_WEIGHT = WEIGHTS.reduce((sum, [, w]) => sum + w, 0);
 
@@ -81,6 +89,39 @@ const dir = tempDir(holder);
 
 let idleNow = 0;
 const MAX_IDLE = 20;
+/** Attack connections held at once, all attacks together. */
+let attackingNow = 0;
+const MAX_ATTACKING = 150;
+const ATTACK = 25;
+
+/**
+ * ATTACK connections that send `opening` (and, dripping, a byte every 250 ms) and hold for
+ * 1 to 3 s, well inside the default timeouts. Each may be shed (BUSY) or left alone; any
+ * other answer is a failure.
+ */
+async function attack(server: Server, opening: Buffer, drip: boolean): Promise<void> {
+  if (attackingNow + ATTACK > MAX_ATTACKING) return;
+  attackingNow += ATTACK;
+  const list: RawConnection[] = [];
+  try {
+    for (let i = 0; i < ATTACK; i++) list.push(new RawConnection(server.port));
+    await Promise.all(list.map((c) => c.connected));
+    for (const c of list) if (opening.length > 0) c.socket.write(opening);
+    const timer = drip ? setInterval(() => list.forEach((c) => c.socket.writable && c.socket.write('A')), 250) : null;
+    await new Promise((r) => setTimeout(r, 1000 + Math.random() * 2000));
+    if (timer) clearInterval(timer);
+    for (const c of list) {
+      const { frames } = await c.frames();
+      const last = frames.at(-1);
+      if (last && !(last.type === FrameType.ERROR && last.payload[0] === ErrorCode.BUSY)) {
+        throw new Error(`an attacker got ${JSON.stringify(frames.map((f) => f.type))}`);
+      }
+    }
+  } finally {
+    list.forEach((c) => c.destroy());
+    attackingNow -= ATTACK;
+  }
+}
 
 async function oneConnection(kind: Kind, enc: Server, dec: Server, actor: number): Promise<void> {
   const either = Math.random() < 0.5 ? enc : dec;
@@ -157,6 +198,12 @@ async function oneConnection(kind: Kind, enc: Server, dec: Server, actor: number
       }
       return;
     }
+    case 'attack: 25 send once and hold':
+      return attack(either, Buffer.concat([hello(isEnc ? Role.ENCRYPT : Role.DECRYPT), frame(FrameType.TEXT, 'ABC', 100)]), false);
+    case 'attack: 25 slow drips':
+      return attack(either, Buffer.concat([hello(isEnc ? Role.ENCRYPT : Role.DECRYPT), frame(FrameType.TEXT, '', 1000)]), true);
+    case 'attack: 25 silent':
+      return attack(either, Buffer.alloc(0), false);
     case 'bad: disconnect mid-stream': {
       const chunk = randomSymbols(1 + Math.floor(Math.random() * 100_000));
       await exchange(either.port, [hello(isEnc ? Role.ENCRYPT : Role.DECRYPT), frame(FrameType.TEXT, chunk), frame(FrameType.KEY, chunk.slice(0, chunk.length >> 1))], {
@@ -244,7 +291,7 @@ async function main(): Promise<void> {
     console.log(`  ${kind}`.padEnd(44) + String(v.count).padStart(8) + String(v.ok).padStart(8) + String(v.failed).padStart(8));
   }
   const good = [...tally].filter(([k]) => k.startsWith('good'));
-  const bad = [...tally].filter(([k]) => k.startsWith('bad'));
+  const bad = [...tally].filter(([k]) => !k.startsWith('good'));
   const served = good.reduce((s, [, v]) => s + v.ok, 0);
   const goodFailed = good.reduce((s, [, v]) => s + v.failed, 0);
   const badUnexpected = bad.reduce((s, [, v]) => s + v.failed, 0);
@@ -277,13 +324,14 @@ async function main(): Promise<void> {
   });
 
   stopping = true;
-  const codes = await Promise.all(servers.map(({ server }) => server.stop()));
-  servers.forEach(({ name }, i) => console.log(`${name} stopped with SIGTERM: exit ${codes[i]}`));
+  await Promise.all(servers.map(({ server }) => server.stop()));
+  const how = servers.map(({ server }) => server.child.signalCode ?? `exit ${server.child.exitCode}`);
+  servers.forEach(({ name }, i) => console.log(`${name} stopped with SIGTERM: ${how[i]}`));
   for (const fn of holder.teardowns) fn();
 
   const problems = [...died];
   if (goodFailed > 0) problems.push(`${goodFailed} good jobs failed`);
-  codes.forEach((code, i) => code !== 0 && !died.length && problems.push(`${servers[i].name} exited ${code} on SIGTERM`));
+  how.forEach((h, i) => h !== 'SIGTERM' && !died.length && problems.push(`${servers[i].name} ended with ${h} on SIGTERM, not by it`));
   if (problems.length > 0) {
     console.log(`soak: FAILED: ${problems.join('; ')}`);
     process.exit(1);

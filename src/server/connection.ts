@@ -44,6 +44,8 @@ export class Connection implements Standing {
   private deadline: number;
   private deadlineReason: string;
   private job: Job | null = null;
+  /** Shed to make room: counted in the worker's burst log, not logged alone. */
+  private wasShed = false;
   private jobStartedAt = 0;
   /** Bytes moved either way when progress was last sampled, and at the start of the rate window. */
   private lastBytes = 0;
@@ -91,12 +93,22 @@ export class Connection implements Standing {
     }
   }
 
-  /** Makes room: a job ends with a BUSY frame behind its results, a handshake with a BUSY frame, an answered connection at once. */
-  shed(now = Date.now()): void {
+  /**
+   * Makes room: a job ends with a BUSY frame behind its results, a handshake with a BUSY
+   * frame, an answered connection at once. `closeSoon`: the room needed is a descriptor,
+   * so the socket goes as soon as its frame is out instead of lingering.
+   */
+  shed(closeSoon: boolean, now = Date.now()): void {
+    const { socket } = this;
     const message = 'server busy: this connection made too little progress';
-    if (this.stage === 'answered') this.socket.destroy();
-    else if (this.stage === 'job') this.stopJob(ErrorCode.BUSY, message, now);
+    this.wasShed = true;
+    if (this.stage === 'answered') return void socket.destroy();
+    if (this.stage === 'job') this.stopJob(ErrorCode.BUSY, message, now);
     else this.refuse({ code: ErrorCode.BUSY, reason: message }, now, true);
+    if (closeSoon) {
+      if (socket.writableFinished) socket.destroy();
+      else socket.once('finish', () => socket.destroy());
+    }
   }
 
   /** The server is stopping: a connection with no job yet is answered SHUTDOWN; a job goes on. */
@@ -172,7 +184,7 @@ export class Connection implements Standing {
 
   private jobEnded(end: JobEnd): void {
     if (this.stage === 'job') this.answered(Date.now());
-    if (end.outcome === 'ok' && !this.host.verbose) return;
+    if ((end.outcome === 'ok' || this.wasShed) && !this.host.verbose) return;
     const what = end.outcome === 'ok' ? 'ok' : `${end.outcome === 'fault' ? 'failed' : 'broken'}: ${escapeText(end.detail ?? 'unknown')}`;
     const ms = Date.now() - this.jobStartedAt;
     this.host.log(

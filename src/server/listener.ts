@@ -6,6 +6,7 @@ import { getSystemErrorName } from 'node:util';
 /** A bound socket's handle (Node's internal TCP wrap), to send to workers with child.send(message, handle). */
 export interface ListenHandle {
   close(): void;
+  getsockname(out: { port?: number }): number;
 }
 
 interface NetInternals {
@@ -48,5 +49,13 @@ export async function bindListener(host: string, port: number): Promise<ListenHa
   }
   const handle = create(address.address, port, address.family);
   if (typeof handle === 'number') throw new ListenError(getSystemErrorName(handle));
+  // libuv keeps a bind's EADDRINUSE for the listen that follows, and the handle a worker
+  // gets does not carry it: there, listen() would bind the socket to a random port. An
+  // unbound socket is told by its port.
+  const bound: { port?: number } = {};
+  if (handle.getsockname(bound) !== 0 || (port !== 0 && bound.port !== port)) {
+    handle.close();
+    throw new ListenError('EADDRINUSE');
+  }
   return handle;
 }

@@ -1,9 +1,9 @@
 // The server's log: one printable line per event, peers named by address, peer-supplied text escaped, bursts summed up.
+import { hostPort } from '../host-port.js';
 
 /** A peer as `127.0.0.1:5000` or `[::1]:5000`; null when the connection has already gone. */
 export function formatPeer(address: string | undefined, port: number | undefined): string | null {
-  if (address === undefined || port === undefined) return null;
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+  return address === undefined || port === undefined ? null : hostPort(address, port);
 }
 
 /** Backslashes, controls, line and paragraph separators and other invisible characters. */

@@ -8,6 +8,7 @@ import {
   MAX_JOBS_PER_WORKER,
   readTimeouts,
 } from '../protocol.js';
+import { nameServerProcess } from '../process-name.js';
 import { SERVER_TLS_OPTIONS, serverTls } from '../tls-options.js';
 import { VERSION } from '../version.js';
 import { activatedSocket } from './activation.js';
@@ -16,6 +17,7 @@ import { runWorker } from './worker.js';
 
 export function serverMain(program: string, direction: Direction): void {
   guard(program);
+  const isWorker = process.env.OTP_WORKER === '1' && process.send !== undefined;
   const [verb, client] = direction === 'encrypt' ? ['Encrypts', 'enc_client'] : ['Decrypts', 'dec_client'];
   const { values, positionals } = parseCommandLine(
     {
@@ -28,7 +30,11 @@ export function serverMain(program: string, direction: Direction): void {
         `(LISTEN_PID, LISTEN_FDS=1) it serves the socket passed, and PORT may be left out.\n` +
         `Worker processes accept\n` +
         `the connections and serve many at once each; a full server sheds the connections\n` +
-        `making the least progress, or answers BUSY.`,
+        `making the least progress, or answers BUSY.\n` +
+        `Environment, in milliseconds (1 to 2147483647): OTP_HANDSHAKE_TIMEOUT_MS (default\n` +
+        `5000), OTP_IDLE_TIMEOUT_MS (30000), OTP_SHUTDOWN_GRACE_MS (10000), OTP_WATCHDOG_MS (5000).\n` +
+        `Exit status: stopped by SIGTERM or SIGINT, it dies by that signal (143, 130);\n` +
+        `1 bad usage or cannot listen.`,
       positionals: ['PORT'],
       optionalPositionals: 1,
       options: {
@@ -70,15 +76,18 @@ export function serverMain(program: string, direction: Direction): void {
       throw new UserError((err as Error).message);
     }
     const tls = serverTls(values);
-    if (process.env.OTP_WORKER === '1' && process.send) {
+    const fd = isWorker ? null : activatedSocket();
+    if (!isWorker && fd === null && positionals.length === 0) {
+      throw new UserError('PORT is missing (it may be left out only when systemd passes the listening socket)');
+    }
+    const port = positionals.length > 0 ? parsePort(positionals[0]) : null;
+    // The main process checked the command line before it forked this worker.
+    nameServerProcess(program, port ?? 'socket', isWorker ? 'worker' : 'main');
+    if (isWorker) {
       const preamble = { proxyProtocol: values['proxy-protocol'] === true, tls };
       return runWorker({ program, direction, caps, timeouts, verbose: values.verbose === true, preamble });
     }
-    const fd = activatedSocket();
-    if (fd === null && positionals.length === 0) {
-      throw new UserError('PORT is missing (it may be left out only when systemd passes the listening socket)');
-    }
-    const listen = fd !== null ? { fd } : { host, port: parsePort(positionals[0]) };
+    const listen = fd !== null ? { fd } : { host, port: port! };
     void runSupervisor({ program, listen, workers, timeouts, recheck: () => void serverTls(values) });
   } catch (err) {
     fail(program, err);

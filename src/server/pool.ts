@@ -83,7 +83,9 @@ export class WorkerPool {
     }
     this.recentStarts.push(now);
     const child = fork(process.argv[1], process.argv.slice(2), {
-      env: { ...process.env, OTP_WORKER: '1' },
+      // UV_TCP_SINGLE_ACCEPT: libuv accepts one connection a turn instead of all that are
+      // pending, so that a burst spreads over the workers instead of filling the first awake.
+      env: { ...process.env, OTP_WORKER: '1', UV_TCP_SINGLE_ACCEPT: '1' },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const worker: Worker = { child, ready: false, lastPong: now, retiring: false, hung: false, generation: this.generation };

@@ -1,5 +1,6 @@
 // A server's main process: binds the listening socket (or adopts systemd's), keeps the pool of workers that accept on it, and takes the signals; it never touches a client connection.
 import { reason } from '../cli.js';
+import { hostPort } from '../host-port.js';
 import type { Timeouts } from '../protocol.js';
 import { adoptListener, bindListener, ListenError, type ListenHandle } from './listener.js';
 import { stderrLog } from './log.js';
@@ -16,21 +17,13 @@ export interface SupervisorConfig {
   recheck(): void;
 }
 
-const WHY: Record<string, string> = {
-  EADDRINUSE: 'the port is in use',
-  EACCES: 'permission denied',
-  EADDRNOTAVAIL: 'no such local address',
-  ENOTFOUND: 'no such host',
-  EAI_AGAIN: 'the host name cannot be resolved now',
-};
-
 export async function runSupervisor(config: SupervisorConfig): Promise<void> {
   const log = stderrLog(config.program);
   const { listen } = config;
-  const where = 'fd' in listen ? `the socket systemd passed (descriptor ${listen.fd})` : `${listen.host}:${listen.port}`;
+  const where = 'fd' in listen ? `the socket systemd passed (descriptor ${listen.fd})` : hostPort(listen.host, listen.port);
   let pool: WorkerPool | null = null;
   const cannotListen = (code: string, message?: string): never => {
-    log(`error: cannot listen on ${where}: ${WHY[code] ?? message ?? code}`);
+    log(`error: cannot listen on ${where}: ${reason(Object.assign(new Error(message ?? code), { code }))}`);
     pool?.kill();
     process.exit(1);
   };

@@ -106,7 +106,7 @@ class Acceptor implements Host {
     if (this.jobs >= this.caps.jobs) {
       const victim = pickVictim(this.held, Date.now(), true);
       if (!victim || victim === connection) return false;
-      this.shed(victim);
+      this.shed(victim, false);
     }
     this.jobs++;
     return true;
@@ -164,7 +164,7 @@ class Acceptor implements Host {
         this.noteBusy();
         return void socket.destroy();
       }
-      this.shed(victim);
+      this.shed(victim, true);
     }
     const abandon = runPreamble(socket, peer, this.preamble, (opened) => {
       this.opening.delete(abandon);
@@ -177,20 +177,25 @@ class Acceptor implements Host {
 
   /** A connection ready for its HELLO joins the held ones, within the cap. */
   private admit(socket: Socket, peer: string, now: number): void {
-    const full = this.held.size >= this.caps.connections;
     const connection = new Connection(socket, peer, this, now);
+    if (this.held.size >= this.caps.connections) {
+      // Chosen before the newcomer joins: it is the one making room, never the one shed.
+      const victim = pickVictim(this.held, now, false);
+      if (victim) {
+        this.shed(victim, true);
+      } else {
+        this.noteBusy();
+        connection.busy(now);
+      }
+    }
     this.held.add(connection);
-    if (!full) return;
-    const victim = pickVictim(this.held, now, false);
-    if (victim && victim !== connection) return this.shed(victim);
-    this.noteBusy();
-    connection.busy(now);
   }
 
-  private shed(victim: Connection): void {
+  /** `forConnection`: the room is a descriptor, which the victim gives up at once (its frame is out) instead of lingering. */
+  private shed(victim: Connection, forConnection: boolean): void {
     this.shedLog.add();
-    if (victim.stage === 'answered') this.held.delete(victim); // destroyed now: its descriptor is free at once
-    victim.shed();
+    if (forConnection || victim.stage === 'answered') this.held.delete(victim);
+    victim.shed(forConnection);
   }
 
   /** EMFILE or ENFILE: the connections least worth their descriptors go, so that the next accept can succeed. */
@@ -201,7 +206,7 @@ class Acceptor implements Host {
     for (let i = 0; i < 8; i++) {
       const victim = pickVictim(this.held, now, false);
       if (!victim || victim.stage === 'job') break;
-      this.shed(victim);
+      this.shed(victim, true);
     }
   }
 

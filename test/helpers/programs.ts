@@ -74,12 +74,16 @@ export async function startServer(
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const exited = once(child, 'exit');
   void exited.then(() => started.delete(child));
+  // The port accepts once a worker is up: a forked Node process, which a loaded machine starts slowly.
   await Promise.race([
-    waitForPort(port, 10_000, host),
+    waitForPort(port, 30_000, host),
     exited.then(([code]) => {
       throw new Error(`${name} exited with ${code} before listening: ${stderr}`);
     }),
-  ]);
+  ]).catch((err: unknown) => {
+    child.kill('SIGKILL'); // its workers leave on their own once it is gone
+    throw err;
+  });
   return {
     port,
     child,

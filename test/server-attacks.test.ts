@@ -1,0 +1,184 @@
+// Cheap attacks on a server with small caps, and a real client served while each goes on:
+// 100 connections that send 15 bytes and hold, 100 that drip a byte at a time, 1000 that
+// say nothing. The timeouts are set to a minute, so that whatever serves the real client
+// is the eviction rule, not a timeout. Then BUSY beyond the caps, and the slow producer
+// who keeps working while there is room and is shed first when there is none.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { ErrorCode, FrameType, IDLE_SHED_MS, SHED_GRACE_MS } from '../src/protocol.js';
+import { startServer, type Server } from './helpers/programs.js';
+import { errorCode, exchange, fdCount, frame, hello, model, randomSymbols, RawConnection, runWithin, childrenOf, tempDir, waitUntil } from './helpers/wire.js';
+
+const { TEXT, KEY, END, RESULT, DONE, ERROR } = FrameType;
+/** No timeout may serve the real client here: only the eviction rule. */
+const LONG = { OTP_HANDSHAKE_TIMEOUT_MS: '60000', OTP_IDLE_TIMEOUT_MS: '60000' };
+/** Attackers are sheddable once they are older than the grace time and idle. */
+const SHEDDABLE_MS = SHED_GRACE_MS + IDLE_SHED_MS + 500;
+
+t.jobs = 1;
+
+/** A job in files; a long one (over one socket read) takes a job slot, where a tiny one is answered whole from its first read. */
+function jobFiles(t: Test, symbols = 300): { text: string; key: string; expected: string } {
+  const dir = tempDir(t);
+  const text = randomSymbols(symbols);
+  const key = randomSymbols(symbols);
+  writeFileSync(join(dir, 'text'), `${text}\n`);
+  writeFileSync(join(dir, 'key'), `${key}\n`);
+  return { text: join(dir, 'text'), key: join(dir, 'key'), expected: `${model('encrypt', text, key)}\n` };
+}
+
+async function attackers(t: Test, server: Server, count: number, opening: Buffer): Promise<RawConnection[]> {
+  const list: RawConnection[] = [];
+  t.teardown(() => list.forEach((c) => c.destroy()));
+  for (let i = 0; i < count; i++) {
+    const c = new RawConnection(server.port);
+    list.push(c);
+    c.socket.setNoDelay(true);
+    if (opening.length > 0) void c.connected.then(() => c.socket.write(opening));
+  }
+  await Promise.all(list.map((c) => c.connected));
+  return list;
+}
+
+/** The answers the attackers got: how many were shed or refused with BUSY, and whether any got anything else. */
+async function answers(list: RawConnection[]): Promise<{ busy: number; other: number[] }> {
+  let busy = 0;
+  const other: number[] = [];
+  for (const c of list) {
+    const { frames } = await c.frames();
+    const last = frames.at(-1);
+    if (!last) continue;
+    if (last.type === ERROR && last.payload[0] === ErrorCode.BUSY) busy++;
+    else other.push(last.type === ERROR ? last.payload[0] : -last.type);
+  }
+  return { busy, other };
+}
+
+async function realClient(t: Test, server: Server, what: string): Promise<void> {
+  const files = jobFiles(t);
+  const result = await runWithin('enc_client', [files.text, files.key, String(server.port)], 20_000);
+  t.equal(result.code, 0, `${what}: a real enc_client exits 0 (${result.ms} ms, the timeouts being 60 s)`);
+  t.equal(result.stdout.toString(), files.expected, `${what}: with the right ciphertext`);
+}
+
+const SMALL_CAPS = ['--workers', '1', '--jobs', '16', '--connections', '64'];
+
+t.test('send once, then hold: 100 connections; a real client is served', async (t) => {
+  const server = await startServer('enc_server', SMALL_CAPS, LONG);
+  t.teardown(() => server.stop());
+  // 15 bytes: a HELLO and a TEXT frame that promises 100 bytes and brings 3.
+  const opening = Buffer.concat([hello(), frame(TEXT, 'ABC', 100)]);
+  t.equal(opening.length, 15);
+  const list = await attackers(t, server, 100, opening);
+  await new Promise((r) => setTimeout(r, SHEDDABLE_MS));
+  await realClient(t, server, 'send once and hold');
+  const { busy, other } = await answers(list);
+  t.same(other, [], 'no attacker got anything but BUSY (no TIMEOUT: no timer made the room)');
+  t.ok(busy >= 100 - 64, `at least the 36 over the connection cap were shed or refused with BUSY (${busy})`);
+  t.ok(server.stderr().split('\n').filter(Boolean).length <= 6, `the log sums the burst up in a few lines:\n${server.stderr()}`);
+});
+
+t.test('send once, then hold, with more job slots than connections: the real client takes the place of an idle job', async (t) => {
+  // Every connection held is an idle job: nothing answered, no handshake, to shed instead.
+  const server = await startServer('enc_server', ['--workers', '1', '--jobs', '100', '--connections', '40'], LONG);
+  t.teardown(() => server.stop());
+  const list = await attackers(t, server, 40, Buffer.concat([hello(), frame(TEXT, 'ABC', 100)]));
+  await new Promise((r) => setTimeout(r, SHEDDABLE_MS));
+  await realClient(t, server, 'idle jobs everywhere');
+  const { busy, other } = await answers(list);
+  t.same(other, [], 'no attacker got anything but BUSY');
+  t.ok(busy >= 1, `the idlest attacker(s) were shed (${busy})`);
+});
+
+t.test('slow drip: 100 connections sending a byte every 250 ms; a real client is served', async (t) => {
+  const server = await startServer('enc_server', SMALL_CAPS, LONG);
+  t.teardown(() => server.stop());
+  const list = await attackers(t, server, 100, Buffer.concat([hello(), frame(TEXT, '', 1000)]));
+  const drip = setInterval(() => list.forEach((c) => !c.socket.destroyed && c.socket.writable && c.socket.write('A')), 250);
+  t.teardown(() => clearInterval(drip));
+  await new Promise((r) => setTimeout(r, SHEDDABLE_MS));
+  await realClient(t, server, 'slow drip');
+  clearInterval(drip);
+  const { other } = await answers(list);
+  t.same(other, [], 'no attacker got anything but BUSY');
+});
+
+t.test('1000 silent connections; a real client is served, and the worker holds no more than its cap', async (t) => {
+  const server = await startServer('enc_server', ['--workers', '1', '--connections', '256'], LONG);
+  t.teardown(() => server.stop());
+  const [worker] = childrenOf(server.child.pid!);
+  const base = fdCount(worker);
+  const list = await attackers(t, server, 1000, Buffer.alloc(0));
+  await realClient(t, server, '1000 silent');
+  const held = fdCount(worker) - base;
+  t.ok(held <= 256 + 2, `the worker holds ${held} connections: its cap, 256 (and what is closing)`);
+  const { busy, other } = await answers(list);
+  t.same(other, [], 'the silent ones shed got BUSY and nothing else');
+  t.ok(busy >= 1000 - 256, `${busy} of them were shed`);
+});
+
+t.test('BUSY beyond the caps: a worker running its most jobs, all fast and young, refuses the next', async (t) => {
+  const server = await startServer('enc_server', ['--workers', '1', '--jobs', '2', '--connections', '8'], LONG);
+  t.teardown(() => server.stop());
+  const busyJobs = await attackers(t, server, 2, hello());
+  const chunk = randomSymbols(2048);
+  const stream = setInterval(() => busyJobs.forEach((c) => c.socket.write(Buffer.concat([frame(TEXT, chunk), frame(KEY, chunk)]))), 20);
+  t.teardown(() => clearInterval(stream));
+  await waitUntil(async () => (await Promise.all(busyJobs.map((c) => c.frames()))).every((f) => f.frames.some((x) => x.type === RESULT)), 10_000, 'both jobs to run');
+  // Not whole in its first read (no END yet): it needs a job slot.
+  const reply = await exchange(server.port, [hello(), frame(TEXT, 'AB'), frame(KEY, 'AB')]);
+  t.same(reply.frames.map((f) => f.type), [ERROR], 'a third job gets one ERROR frame');
+  t.equal(errorCode(reply), ErrorCode.BUSY, 'code BUSY');
+  t.equal(reply.frames[0]?.payload.subarray(1).toString(), 'server busy', "message 'server busy'");
+  t.ok(reply.endedByServer, 'and a FIN, not a silent close');
+  const files = jobFiles(t, 300_000);
+  const client = await runWithin('enc_client', [files.text, files.key, String(server.port)], 20_000);
+  t.equal(client.code, 2, 'enc_client exits 2');
+  t.match(client.stderr, /^enc_client: error: [^\n]*server busy[^\n]*\n$/, 'saying, in one line, that the server is busy');
+  t.equal(client.stdout.length, 0, 'with nothing on stdout');
+  clearInterval(stream);
+  for (const c of busyJobs) c.socket.end(frame(END));
+  for (const c of busyJobs) await c.ended;
+  const ends = await Promise.all(busyJobs.map((c) => c.frames()));
+  t.same(ends.map((f) => f.frames.at(-1)?.type), [DONE, DONE], 'the two running jobs were never disturbed');
+});
+
+t.test('a slow producer keeps working while there is room, and is the first shed when there is none', async (t) => {
+  const server = await startServer('enc_server', ['--workers', '1', '--jobs', '1'], LONG);
+  t.teardown(() => server.stop());
+  const text = 'SLOW BUT HONEST';
+  const key = randomSymbols(text.length);
+  const slow = new RawConnection(server.port);
+  t.teardown(() => slow.destroy());
+  await slow.connected;
+  slow.socket.setNoDelay(true);
+  slow.socket.write(hello());
+  for (let i = 0; i < text.length; i++) {
+    slow.socket.write(Buffer.concat([frame(TEXT, text[i]), frame(KEY, key[i])]));
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  slow.socket.end(frame(END));
+  await slow.ended;
+  const { frames } = await slow.frames();
+  t.equal(frames.at(-1)?.type, DONE, `with room, a producer of 10 bytes a second is served to the end (${text.length} symbols over ${text.length * 100} ms)`);
+  t.equal(Buffer.concat(frames.filter((f) => f.type === RESULT).map((f) => f.payload)).toString(), model('encrypt', text, key), 'correctly');
+
+  const dripper = new RawConnection(server.port);
+  t.teardown(() => dripper.destroy());
+  await dripper.connected;
+  dripper.socket.write(hello());
+  const drip = setInterval(() => dripper.socket.writable && dripper.socket.write(Buffer.concat([frame(TEXT, 'A'), frame(KEY, 'B')])), 100);
+  t.teardown(() => clearInterval(drip));
+  await new Promise((r) => setTimeout(r, SHED_GRACE_MS + 500));
+  const files = jobFiles(t, 300_000);
+  const next = await runWithin('enc_client', [files.text, files.key, String(server.port)], 20_000);
+  t.equal(next.code, 0, 'with the only job slot taken by the slow producer, a new client is served');
+  t.equal(next.stdout.toString(), files.expected, 'correctly');
+  await dripper.ended;
+  clearInterval(drip);
+  const shed = await dripper.frames();
+  t.equal(shed.frames.at(-1)?.type, ERROR, 'the slow producer was shed');
+  t.equal(shed.frames.at(-1)?.payload[0], ErrorCode.BUSY, 'with BUSY');
+  t.ok(shed.frames.slice(0, -1).every((f) => f.type === RESULT), 'behind the results it had been sent');
+});

@@ -1,0 +1,145 @@
+// The server's pure pieces, without processes: log escaping and peer names, the eviction
+// rule, the whole-job answer against the mod-27 model, strict timeouts and numbers.
+import fc from 'fast-check';
+import t from 'tap';
+import { parseCount, parsePort } from '../src/cli.js';
+import { cipherTable } from '../src/alphabet.js';
+import { DEFAULT_TIMEOUTS, FrameType, IDLE_SHED_MS, MIN_RATE, readTimeouts, SHED_GRACE_MS } from '../src/protocol.js';
+import { effectiveCaps, openFileLimit, pickVictim, type Standing } from '../src/server/limits.js';
+import { escapeText, formatPeer } from '../src/server/log.js';
+import { answerWholeJob } from '../src/server/whole-job.js';
+import { ABC, frame, model } from './helpers/wire.js';
+
+/** The inverse of escapeText, written independently: \\, \n, \r, \t, \xNN, \u{N}. */
+function unescape(text: string): string {
+  return text.replace(/\\(\\|n|r|t|x([0-9a-f]{2})|u\{([0-9a-f]+)\})/g, (_, c: string, x?: string, u?: string) =>
+    x ? String.fromCodePoint(parseInt(x, 16)) : u ? String.fromCodePoint(parseInt(u, 16)) : ({ '\\': '\\', n: '\n', r: '\r', t: '\t' } as Record<string, string>)[c],
+  );
+}
+
+t.test('escapeText: every code point alone comes out printable, on one line, and can be read back', async (t) => {
+  let bad = 0;
+  for (let cp = 0; cp <= 0x10ffff; cp++) {
+    if (cp >= 0xd800 && cp <= 0xdfff) continue; // lone surrogates: tested below
+    const c = String.fromCodePoint(cp);
+    const out = escapeText(c);
+    if (/[\p{C}\p{Zl}\p{Zp}]/u.test(out) || unescape(out) !== c) bad++;
+  }
+  t.equal(bad, 0, 'all 1,112,064 scalar values');
+  t.equal(escapeText('\ud800'), '\\u{d800}', 'a lone surrogate is escaped');
+  t.equal(escapeText('a\nenc_server: worker 4242 was killed\x1b[31m\\x41'), 'a\\nenc_server: worker 4242 was killed\\x1b[31m\\\\x41', 'a forged line and a forged escape');
+  fc.assert(fc.property(fc.string({ unit: 'binary' }), (s) => !/[\p{C}\p{Zl}\p{Zp}]/u.test(escapeText(s)) && unescape(escapeText(s)) === s));
+});
+
+t.test('formatPeer: IPv4 as is, IPv6 in brackets, nothing for a socket already gone', async (t) => {
+  t.equal(formatPeer('127.0.0.1', 5000), '127.0.0.1:5000');
+  t.equal(formatPeer('::1', 5000), '[::1]:5000');
+  t.equal(formatPeer('::ffff:127.0.0.1', 80), '[::ffff:127.0.0.1]:80');
+  t.equal(formatPeer(undefined, undefined), null);
+  t.equal(formatPeer('127.0.0.1', undefined), null);
+});
+
+t.test('pickVictim: answered, then handshakes, then idle jobs, then the slowest job below MIN_RATE; young jobs never', async (t) => {
+  const now = 100_000;
+  const old = now - SHED_GRACE_MS - 1;
+  const c = (name: string, stage: Standing['stage'], since: number, lastProgressAt: number, rate = 0): Standing & { name: string } => ({ name, stage, since, lastProgressAt, rate });
+  const fast = c('fast', 'job', old, now, MIN_RATE * 10);
+  const slow = c('slow', 'job', old, now, MIN_RATE / 2);
+  const slower = c('slower', 'job', old, now, MIN_RATE / 4);
+  const idle = c('idle', 'job', old, now - IDLE_SHED_MS);
+  const idler = c('idler', 'job', old - 10, now - IDLE_SHED_MS - 10);
+  const young = c('young', 'job', now - SHED_GRACE_MS + 1, now - SHED_GRACE_MS + 1, 0);
+  const shake = c('handshake', 'handshake', now - 50, now - 50);
+  const older = c('older handshake', 'handshake', now - 10, now - 60);
+  const answered = c('answered', 'answered', now - 5, now);
+  const all = [fast, slow, slower, idle, idler, young, shake, older, answered];
+  const pick = (list: (Standing & { name: string })[], forJob: boolean): string | undefined => pickVictim(list, now, forJob)?.name;
+  t.equal(pick(all, false), 'answered', 'an answered connection first');
+  t.equal(pick(all.filter((x) => x !== answered), false), 'older handshake', 'then the handshake whose last progress is oldest');
+  t.equal(pick(all.filter((x) => x.stage === 'job'), false), 'idler', 'then the job idle longest');
+  t.equal(pick(all, true), 'idler', 'a job slot: never a handshake or an answered one; the idlest job');
+  t.equal(pick([fast, slow, slower, young], true), 'slower', 'then the slowest below MIN_RATE');
+  t.equal(pick([fast, young], true), undefined, 'none: a fast job and a young one are kept');
+  t.equal(pick([c('at the rate', 'job', old, now, MIN_RATE)], true), undefined, 'a job at exactly MIN_RATE is kept');
+});
+
+t.test('effectiveCaps: connections kept below the descriptor limit; openFileLimit reads /proc', async (t) => {
+  t.same(effectiveCaps({ jobs: 32, connections: 256 }, null), { jobs: 32, connections: 256 });
+  t.same(effectiveCaps({ jobs: 32, connections: 256 }, 256), { jobs: 32, connections: 224 });
+  t.same(effectiveCaps({ jobs: 32, connections: 256 }, 40), { jobs: 8, connections: 8 });
+  t.same(effectiveCaps({ jobs: 32, connections: 256 }, 10), { jobs: 1, connections: 1 });
+  const limit = openFileLimit();
+  t.ok(limit === null || limit > 0, `this process may open ${limit} files`);
+  t.equal(openFileLimit('/nonexistent'), null, 'no /proc: no limit known');
+});
+
+t.test('answerWholeJob: every pair of bytes, against the model', async (t) => {
+  for (const direction of ['encrypt', 'decrypt'] as const) {
+    const table = cipherTable(direction);
+    let wrong = 0;
+    for (let a = 0; a < 256; a++) {
+      for (let b = 0; b < 256; b++) {
+        const bytes = Buffer.concat([frame(FrameType.TEXT, Buffer.from([a])), frame(FrameType.KEY, Buffer.from([b])), frame(FrameType.END)]);
+        const answer = answerWholeJob(bytes, table);
+        const ok = ABC.includes(String.fromCharCode(a)) && ABC.includes(String.fromCharCode(b));
+        if (!ok) {
+          if (answer !== null) wrong++;
+          continue;
+        }
+        const want = Buffer.concat([frame(FrameType.RESULT, model(direction, String.fromCharCode(a), String.fromCharCode(b))), frame(FrameType.DONE)]);
+        if (!answer || !answer.reply.equals(want) || answer.symbols !== 1) wrong++;
+      }
+    }
+    t.equal(wrong, 0, `${direction}: all 65,536 pairs: the model's symbol for two symbols, no answer (the pipeline's turn) otherwise`);
+  }
+});
+
+t.test('answerWholeJob: any cut of text and key into frames; nothing for what is not whole and faultless', async (t) => {
+  const table = cipherTable('encrypt');
+  const symbols = fc.string({ unit: fc.constantFrom(...ABC), maxLength: 60 });
+  const cuts = (s: string, sizes: number[]): string[] => {
+    const out: string[] = [];
+    for (let at = 0, i = 0; at < s.length; i++) out.push(s.slice(at, (at += 1 + (sizes[i % sizes.length] ?? 0))));
+    return out;
+  };
+  fc.assert(
+    fc.property(symbols, symbols, fc.array(fc.nat(10), { minLength: 1 }), fc.array(fc.nat(10), { minLength: 1 }), (text, extra, tSizes, kSizes) => {
+      const key = text + extra;
+      const frames = [...cuts(text, tSizes).map((p) => frame(FrameType.TEXT, p)), ...cuts(key, kSizes).map((p) => frame(FrameType.KEY, p))];
+      const whole = Buffer.concat([...frames, frame(FrameType.END)]);
+      const answer = answerWholeJob(whole, table);
+      const want = text.length > 0 ? [frame(FrameType.RESULT, model('encrypt', text, key)), frame(FrameType.DONE)] : [frame(FrameType.DONE)];
+      if (!answer || !answer.reply.equals(Buffer.concat(want))) return false;
+      // Cut anywhere short of the END frame's last byte: not whole.
+      for (let cut = 0; cut < whole.length; cut++) if (answerWholeJob(whole.subarray(0, cut), table) !== null) return false;
+      return true;
+    }),
+  );
+  const none = (what: string, bytes: Buffer): void => void t.equal(answerWholeJob(bytes, table), null, what);
+  none('a key shorter than the text', Buffer.concat([frame(FrameType.TEXT, 'ABC'), frame(FrameType.KEY, 'AB'), frame(FrameType.END)]));
+  none('a HELLO among the frames', Buffer.concat([frame(FrameType.TEXT, 'A'), frame(FrameType.HELLO, 'AB'), frame(FrameType.END)]));
+  none('an ERROR from the client', Buffer.concat([frame(FrameType.ERROR), frame(FrameType.END)]));
+  none('a TEXT frame over the limit', Buffer.concat([frame(FrameType.TEXT, 'A', (1 << 20) + 1), frame(FrameType.END)]));
+  none('an END with a payload over the control limit', frame(FrameType.END, Buffer.alloc(1025)));
+  t.same(answerWholeJob(Buffer.concat([frame(FrameType.END), Buffer.from('garbage')]), table)?.reply, frame(FrameType.DONE), 'frames after END are ignored');
+});
+
+t.test('readTimeouts: plain whole milliseconds from 1 to 2147483647, or an error naming the variable', async (t) => {
+  t.same(readTimeouts({}), DEFAULT_TIMEOUTS, 'the defaults');
+  t.same(readTimeouts({ OTP_IDLE_TIMEOUT_MS: '1', OTP_WATCHDOG_MS: '2147483647' }), { ...DEFAULT_TIMEOUTS, idleMs: 1, watchdogMs: 2147483647 });
+  for (const bad of ['0', '2147483648', '99999999999', '1e3', '0x10', ' 5', '5 ', '-1', '', '5.5', '05', '+5', '５']) {
+    t.throws(() => readTimeouts({ OTP_HANDSHAKE_TIMEOUT_MS: bad }), { message: new RegExp(`^OTP_HANDSHAKE_TIMEOUT_MS=${JSON.stringify(bad).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is not a whole number of milliseconds from 1 to 2147483647$`) }, `'${bad}'`);
+  }
+});
+
+t.test('parsePort and parseCount: plain decimal numbers only', async (t) => {
+  t.equal(parsePort('1'), 1);
+  t.equal(parsePort('65535'), 65535);
+  for (const bad of ['0', '65536', '00080', '080', '0x10', ' 2', '2 ', '1e1', '+80', '-1', '', '8o', '１']) {
+    t.throws(() => parsePort(bad), { message: `'${bad}' is not a port: give a number from 1 to 65535` }, `port '${bad}'`);
+  }
+  t.equal(parseCount('--workers', '64', 1, 64), 64);
+  for (const bad of ['0', '65', '05', '0x10', ' 2', '1e1', '', '2.0']) {
+    t.throws(() => parseCount('--workers', bad, 1, 64), { message: `--workers '${bad}' is not a number from 1 to 64` }, `count '${bad}'`);
+  }
+});
