@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # npm run demo: starts both servers on free ports, makes a key, encrypts and decrypts the
-# shipped sample text, shows each step, and stops the servers.
+# shipped sample text, and shows a dec_client refused by the enc_server; each step is printed
+# as the command that runs. The servers are stopped at the end; the files stay in
+# demo-output/ (or $OTP_DEMO_DIR) for you to look at.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-work=$(mktemp -d)
+out=${OTP_DEMO_DIR:-demo-output}
+mkdir -p "$out"
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  rm -rf "$work"
 }
 trap cleanup EXIT
 
@@ -18,22 +20,36 @@ wait_port() {
   echo "demo: nothing listens on port $1" >&2; return 1
 }
 if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
-step() { printf '\n%s$ %s%s\n' "$bold" "$*" "$plain"; }
+say() { printf '\n%s\n' "$*"; }
+# Prints a command as a shell prompt would show it, then runs exactly that.
+show() { printf '%s$ %s%s\n' "$bold" "$1" "$plain"; eval "$1"; }
 
 text=examples/message.txt
-enc_port=$(free_port); dec_port=$(free_port)
-step "./enc_server $enc_port &"; ./enc_server "$enc_port" & pids+=($!)
-step "./dec_server $dec_port &"; ./dec_server "$dec_port" & pids+=($!)
-wait_port "$enc_port"; wait_port "$dec_port"
 symbols=$(( $(wc -c < "$text") - 1 ))
-step "./keygen $symbols > key"; ./keygen "$symbols" > "$work/key"
-head -c 72 "$work/key"; echo " ..."
-step "./enc_client $text key $enc_port > ciphertext"; ./enc_client "$text" "$work/key" "$enc_port" > "$work/ciphertext"
-head -c 72 "$work/ciphertext"; echo " ..."
-step "./dec_client ciphertext key $dec_port > decrypted"; ./dec_client "$work/ciphertext" "$work/key" "$dec_port" > "$work/decrypted"
-head -c 72 "$work/decrypted"; echo " ..."
-step "cmp $text decrypted"
-cmp "$text" "$work/decrypted"
-echo "round trip of $symbols symbols: identical"
-step "./dec_client ciphertext key $enc_port   # the wrong server"
-./dec_client "$work/ciphertext" "$work/key" "$enc_port" && exit 1 || echo "exit status $?"
+enc_port=$(free_port); dec_port=$(free_port)
+
+say "Start both servers in the background:"
+show "./enc_server $enc_port &"; pids+=($!)
+show "./dec_server $dec_port &"; pids+=($!)
+wait_port "$enc_port"; wait_port "$dec_port"
+
+say "Make a key as long as the text ($symbols symbols), encrypt, and decrypt (a long line is shown cut at 72 symbols):"
+show "./keygen $symbols > $out/key"
+show "cut -c 1-72 $out/key"
+show "./enc_client $text $out/key $enc_port > $out/ciphertext"
+show "cut -c 1-72 $out/ciphertext"
+show "./dec_client $out/ciphertext $out/key $dec_port > $out/decrypted"
+show "cut -c 1-72 $out/decrypted"
+show "cmp $text $out/decrypted && echo identical"
+
+say "A dec_client sent to the enc_server's port is refused: expect the enc_server to log the refusal,
+the dec_client to say why on stderr, and exit status 2."
+status=0
+show "./dec_client $out/ciphertext $out/key $enc_port" || status=$?
+if [ "$status" -ne 2 ]; then
+  echo "demo: expected exit status 2 from the refused dec_client, got $status" >&2
+  exit 1
+fi
+echo "exit status 2, as expected: an enc_server serves only enc_clients."
+
+say "Done: the servers are stopped; key, ciphertext and decrypted are in $out/ (delete it when you like)."

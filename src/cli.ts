@@ -1,5 +1,6 @@
 // What every program shares on the command line: parsing, one-line errors, exit codes.
 import { parseArgs } from 'node:util';
+import { invokedName, nameProcess } from './process-name.js';
 
 export const EXIT_OK = 0;
 /** Usage, unreadable or bad input, a server that cannot listen. */
@@ -18,7 +19,8 @@ export class UserError extends Error {
 }
 
 export function fail(program: string, err: unknown): never {
-  const message = err instanceof UserError ? err.message : err instanceof Error ? err.message : String(err);
+  // Anything but a UserError is a system error or a bug: no Node decoration, one line.
+  const message = err instanceof UserError ? err.message : reason(err);
   const code = err instanceof UserError ? err.exitCode : EXIT_INPUT;
   process.stderr.write(`${program}: error: ${message.split('\n')[0]}\n`);
   process.exit(code);
@@ -33,20 +35,49 @@ export function parsePort(text: string): number {
 /** The reason in a system error, without Node's decoration: 'no such file or directory'. */
 export function reason(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
-  const known: Record<string, string> = {
-    ENOENT: 'no such file or directory',
-    EACCES: 'permission denied',
-    EISDIR: 'is a directory',
-    ECONNREFUSED: 'connection refused',
-    ECONNRESET: 'connection reset',
-    EPIPE: 'broken pipe',
-    ETIMEDOUT: 'timed out',
-    ENOTFOUND: 'no such host',
-    EAI_AGAIN: 'the host name cannot be resolved now',
-    EADDRNOTAVAIL: 'no such local address',
-    EHOSTUNREACH: 'no route to host',
-  };
-  return (e.code && known[e.code]) || e.message || String(err);
+  return (e?.code && SYSTEM_REASONS[e.code]) || undecorated(e?.message ?? String(err));
+}
+
+const SYSTEM_REASONS: Record<string, string> = {
+  ENOENT: 'no such file or directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EISDIR: 'is a directory',
+  ENOTDIR: 'not a directory',
+  ENAMETOOLONG: 'the file name is too long',
+  ELOOP: 'too many levels of symbolic links',
+  EMFILE: 'too many open files',
+  ENFILE: 'too many open files in the system',
+  ENOSPC: 'no space left on device',
+  EDQUOT: 'disk quota exceeded',
+  EFBIG: 'the file is too large',
+  EROFS: 'read-only file system',
+  EIO: 'input/output error',
+  EBADF: 'the file descriptor is not open',
+  ENXIO: 'no such device or address',
+  ENOMEM: 'out of memory',
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  ECONNABORTED: 'connection aborted',
+  EPIPE: 'broken pipe',
+  ETIMEDOUT: 'timed out',
+  ENOTFOUND: 'no such host',
+  EAI_AGAIN: 'the host name cannot be resolved now',
+  EAI_FAIL: 'the host name cannot be resolved',
+  EADDRINUSE: 'the port is in use',
+  EADDRNOTAVAIL: 'no such local address',
+  EHOSTUNREACH: 'no route to host',
+  ENETUNREACH: 'the network is unreachable',
+};
+
+/**
+ * A system error's message without Node's code and call: 'ENOSPC: no space left on
+ * device, write' is 'no space left on device'. Any other message is kept as it is.
+ */
+function undecorated(message: string): string {
+  const line = message.split('\n')[0];
+  const system = /^E[A-Z0-9_]+: (.+?)(?:, [a-z_]+\b.*)?$/.exec(line);
+  return system ? system[1] : line;
 }
 
 /**
@@ -54,13 +85,20 @@ export function reason(err: unknown): string {
  * and a reader that goes away (`| head`) ends the program quietly.
  */
 export function guard(program: string): void {
-  process.title = program;
+  // The process goes by the name it was invoked as (a symlink otp_enc_d, for killall);
+  // messages keep the program's own name, since they speak of roles: enc_server, dec_client.
+  nameProcess(invokedName(program));
   process.on('uncaughtException', (err) => fail(program, err));
   process.on('unhandledRejection', (err) => fail(program, err));
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(EXIT_OK);
-    fail(program, new UserError(`cannot write the output: ${reason(err)}`));
+    fail(program, outputError(err));
   });
+}
+
+/** stdout could not take the output: a full disk, a closed descriptor. */
+export function outputError(err: unknown): UserError {
+  return new UserError(`cannot write the output: ${reason(err)}`);
 }
 
 export interface CommandLine {
@@ -92,23 +130,21 @@ export function usage(spec: CommandLine): string {
 
 /** Parses argv; answers --help and --version itself; a usage error exits 1 with one line. */
 export function parseCommandLine(spec: CommandLine, version: string, argv = process.argv.slice(2)): ParsedCommandLine {
-  let parsed: ParsedCommandLine;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        ...Object.fromEntries(
-          Object.entries(spec.options).map(([name, o]) => [name, o.short ? { type: o.type, short: o.short } : { type: o.type }]),
-        ),
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean', short: 'V' },
-      },
-    }) as ParsedCommandLine;
-  } catch (err) {
-    usageError(spec, (err as Error).message.split('. ')[0].replace(/^Unknown option/, 'unknown option'));
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
+    ...Object.fromEntries(
+      Object.entries(spec.options).map(([name, o]) => [name, o.short ? { type: o.type, short: o.short } : { type: o.type }]),
+    ),
+    help: { type: 'boolean', short: 'h' },
+    version: { type: 'boolean', short: 'V' },
+  };
+  // Not strict: parseArgs' own errors are in its words, so the tokens are checked here.
+  const { values, positionals, tokens } = parseArgs({ args: argv, allowPositionals: true, strict: false, tokens: true, options });
+  for (const token of tokens) {
+    const type = token.kind === 'option' && Object.hasOwn(options, token.name) ? options[token.name].type : undefined;
+    const problem = token.kind === 'option' ? optionProblem(spec, type, token, argv[token.index]) : null;
+    if (problem) usageError(spec, problem);
   }
+  const parsed: ParsedCommandLine = { values: values as ParsedCommandLine['values'], positionals };
   if (parsed.values.help) {
     process.stdout.write(usage(spec));
     process.exit(EXIT_OK);
@@ -123,6 +159,28 @@ export function parseCommandLine(spec: CommandLine, version: string, argv = proc
     usageError(spec, `${want} argument${want === 1 ? '' : 's'} expected (${spec.positionals.join(' ')}), ${got} given`);
   }
   return parsed;
+}
+
+interface OptionToken {
+  name: string;
+  rawName: string;
+  value?: string;
+  inlineValue?: boolean;
+}
+
+/** What is wrong with one option on the command line, in the project's words; null if nothing. */
+function optionProblem(spec: CommandLine, type: 'string' | 'boolean' | undefined, token: OptionToken, arg: string): string | null {
+  const { rawName, value } = token;
+  // '-v=3' is read as the options -v, -= and -3: name the whole argument too.
+  if (type === undefined) return `unknown option '${rawName}'${arg !== rawName && !arg.startsWith('--') ? ` in '${arg}'` : ''}`;
+  if (type === 'boolean') return value === undefined ? null : `option '${rawName}' takes no value`;
+  const form = `${rawName} ${spec.options[token.name]?.arg ?? 'VALUE'}`;
+  if (value === undefined) return `option '${rawName}' needs a value (${form})`;
+  // '--host -v' is more likely a forgotten value than a host named '-v'.
+  if (!token.inlineValue && value.length > 1 && value.startsWith('-')) {
+    return `option '${rawName}' needs a value, not the option '${value}' (for a value that starts with '-', write --${token.name}=${value})`;
+  }
+  return null;
 }
 
 function usageError(spec: CommandLine, message: string): never {

@@ -97,5 +97,8 @@ for (const name of PROGRAMS) {
     t.match(readFileSync(join(ROOT, 'man', `${name}.1`), 'utf8'), new RegExp(`^\\.TH ${name.toUpperCase()} 1 `, 'm'), '.TH names it, section 1');
 
     t.same(missingOptions(options, page), [], `every option of ${name} --help is in the man page`);
+    t.match(help.stdout, /^Exit status: /m, `${name} --help gives the exit statuses`);
+    const variables = [...new Set(page.match(/\bOTP_[A-Z_]+\b/g) ?? [])];
+    t.same(variables.filter((v) => !help.stdout.includes(v)), [], `${name} --help names the environment variables the man page lists`);
   });
 }

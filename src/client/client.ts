@@ -12,6 +12,7 @@ import { ResultSink } from '../streams/result-sink.js';
 import { openConnection, tlsFailure, tlsRefusal } from './connect.js';
 import { startProgress, wantProgress } from './progress.js';
 import { checkFiles, countSymbols, openInput } from './input-file.js';
+import { hostPort } from '../host-port.js';
 import type { ClientTls } from '../tls-options.js';
 import { article } from '../words.js';
 
@@ -34,10 +35,10 @@ const INPUT_FAULTS: ReadonlySet<number> = new Set([ErrorCode.BAD_TEXT, ErrorCode
 export function runClient(options: ClientOptions): void {
   const { program, direction, port } = options;
   const server = direction === 'encrypt' ? 'enc_server' : 'dec_server';
-  const where = options.host === '127.0.0.1' ? `on port ${port}` : `at ${options.host} port ${port}`;
+  const where = options.host === '127.0.0.1' ? `on port ${port}` : `at ${hostPort(options.host, port)}`;
   const text = openInput(direction === 'encrypt' ? 'text' : 'ciphertext', options.textPath);
   const key = openInput('key', options.keyPath);
-  if (key.fd === 0) throw new UserError('the key cannot be stdin');
+  if (key.fd === 0) throw new UserError("the key cannot be '-': give it a path (/dev/stdin when the text is not '-')");
   const symbols = !text.regular ? null : key.regular ? checkFiles(text, key) : countSymbols(text, text.size);
 
   const source = new PadSource({
@@ -63,13 +64,21 @@ export function runClient(options: ClientOptions): void {
   pipeline(source, new FrameWriter(socket), (err) => {
     if (err) socket.destroy();
   });
-  pipeline(socket, new FrameDecoder({ partial: true }), new MemoryKeeper(), sink, (err) => {
+  const decoder = new FrameDecoder({ partial: true });
+  pipeline(socket, decoder, new MemoryKeeper(), sink, (err) => {
     stopProgress();
     if (source.failure) return fail(program, source.failure);
     if (sink.done) return void (process.exitCode = EXIT_OK);
-    if (sink.error) {
+    // A TLS record where frames were expected: a TLS server that answered plain bytes.
+    if (connection.answeredInTls()) cannotUse(tlsRefusal(ErrorCode.TLS_REQUIRED, '')!);
+    // A reply this client cannot read as frames (an HTTP server's, say) is not the server's
+    // ERROR: it is no otp server at all.
+    if ((decoder.faulted && !decoder.cutShort) || sink.foreign) {
+      fail(program, new UserError(`the server ${where} does not speak the otp protocol: is it ${article(server)} ${server}?`, EXIT_SERVER));
+    }
+    if (sink.error && !decoder.cutShort) {
       const { code, message } = sink.error;
-      const refusal = tlsRefusal(code, message) ?? (connection.answeredInTls() ? tlsRefusal(ErrorCode.TLS_REQUIRED, '') : null);
+      const refusal = tlsRefusal(code, message);
       if (refusal) cannotUse(refusal);
       if (code === ErrorCode.ROLE) {
         fail(program, new UserError(`the server ${where} rejected ${program}: it is not ${article(server)} ${server}`, EXIT_SERVER));

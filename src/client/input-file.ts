@@ -74,6 +74,8 @@ export function checkFiles(text: InputFile, key: InputFile): number {
   return symbols;
 }
 
-export function keyTooShort(key: InputFile, keySymbols: number, text: string): UserError {
-  return new UserError(`key '${key.path}' is too short: ${plural(keySymbols, 'symbol')} for ${text}`);
+/** `shrank`: the key was long enough when checked, and lost symbols while it was read. */
+export function keyTooShort(key: InputFile, keySymbols: number, text: string, shrank = false): UserError {
+  const when = shrank ? ' (it shrank while it was read)' : '';
+  return new UserError(`key '${key.path}' is too short${when}: ${plural(keySymbols, 'symbol')} for ${text}`);
 }

@@ -17,7 +17,8 @@ export function clientMain(program: string, direction: Direction): void {
       synopsis: `${input} KEY PORT`,
       about:
         `${verb} the text in file ${input} with the key in file KEY, using the ${server}\n` +
-        `listening on PORT, and writes the ${output} to stdout. ${input} may be - for stdin.\n` +
+        `listening on PORT, and writes the ${output} to stdout. ${input} may be - for stdin;\n` +
+        `KEY may be any file or pipe (/dev/stdin, <(keygen N)) but not -.\n` +
         `Exit status: 0 done, 1 bad usage or input, 2 the server could not be used.`,
       positionals: [input, 'KEY', 'PORT'],
       options: {

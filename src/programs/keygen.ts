@@ -1,6 +1,6 @@
 // keygen: writes KEYLENGTH random alphabet symbols and a newline to stdout.
 import { pipeline } from 'node:stream';
-import { EXIT_OK, fail, guard, parseCommandLine, UserError } from '../cli.js';
+import { EXIT_OK, fail, guard, outputError, parseCommandLine, UserError } from '../cli.js';
 import { RandomSymbols } from '../streams/random-symbols.js';
 import { VERSION } from '../version.js';
 
@@ -12,17 +12,22 @@ const { positionals } = parseCommandLine(
     synopsis: 'KEYLENGTH',
     about:
       'Writes KEYLENGTH random symbols (A-Z and space, each equally likely, from a\n' +
-      'cryptographically secure source) and a newline to stdout.',
+      'cryptographically secure source) and a newline to stdout.\n' +
+      'Exit status: 0 written (or the reader went away), 1 bad usage or the output\n' +
+      'could not be written.',
     positionals: ['KEYLENGTH'],
     options: {},
   },
   VERSION,
 );
-const length = /^\d+$/.test(positionals[0]) ? Number(positionals[0]) : NaN;
-if (!Number.isSafeInteger(length)) {
+if (!/^\d+$/.test(positionals[0])) {
   fail(program, new UserError(`'${positionals[0]}' is not a key length: give a whole number of symbols`));
 }
+const length = Number(positionals[0]);
+if (!Number.isSafeInteger(length)) {
+  fail(program, new UserError(`key length ${positionals[0]} is too large: the largest is ${Number.MAX_SAFE_INTEGER}`));
+}
 pipeline(new RandomSymbols(length), process.stdout, (err) => {
-  if (err && (err as NodeJS.ErrnoException).code !== 'EPIPE') fail(program, err);
+  if (err && (err as NodeJS.ErrnoException).code !== 'EPIPE') fail(program, outputError(err));
   process.exitCode = EXIT_OK;
 });

@@ -14,6 +14,7 @@ import {
   errorFrame,
 } from '../protocol.js';
 import { reason } from '../cli.js';
+import { hostPort } from '../host-port.js';
 import { readOpening, thaw, type Refusal } from './handshake.js';
 import type { JobReport, ToMain, ToWorker } from './messages.js';
 import { article, plural } from '../words.js';
@@ -137,7 +138,7 @@ export function runServer(options: ServerOptions): void {
   };
 
   const accept = async (socket: Socket): Promise<void> => {
-    const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    const peer = hostPort(socket.remoteAddress ?? '?', socket.remotePort ?? '?');
     socket.on('error', () => {}); // every failure is seen and logged through the handshake or the worker
     if (stopping) return void socket.destroy();
     handshaking.add(socket);
@@ -158,13 +159,7 @@ export function runServer(options: ServerOptions): void {
     // Once listening, an error is a failed accept (out of descriptors, say): that
     // connection is lost, and the server goes on.
     if (server.listening) return log(`cannot accept a connection: ${reason(err)}`);
-    const where = `${options.host}:${options.port}`;
-    const why =
-      err.code === 'EADDRINUSE' ? 'the port is in use'
-      : err.code === 'EACCES' ? 'permission denied'
-      : err.code === 'EADDRNOTAVAIL' ? 'no such local address'
-      : err.message;
-    log(`error: cannot listen on ${where}: ${why}`);
+    log(`error: cannot listen on ${hostPort(options.host, options.port)}: ${reason(err)}`);
     process.exit(1);
   });
 

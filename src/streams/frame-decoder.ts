@@ -33,6 +33,8 @@ export class FrameDecoder extends Transform {
   readonly partial: boolean;
   /** Set once a fault has ended the output. */
   faulted = false;
+  /** The fault was the input ending inside a frame (a broken connection), not a bad frame. */
+  cutShort = false;
 
   private _header = Buffer.alloc(HEADER_SIZE);
   private _headerFill = 0;
@@ -78,6 +80,7 @@ export class FrameDecoder extends Transform {
 
   override _flush(done: TransformCallback): void {
     if (!this.faulted && (this._missing >= 0 || this._headerFill > 0)) {
+      this.cutShort = true;
       this._fault('the stream ended inside a frame');
     }
     done();

@@ -1,4 +1,5 @@
 // Readable: a client's job as frames — HELLO, then TEXT and KEY read in step, then END.
+import { fstatSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { CHUNK_SIZE, FrameType, helloFrame, type Frame, type Role } from '../protocol.js';
 import { keyTooShort, readInto, type InputFile } from '../client/input-file.js';
@@ -114,7 +115,10 @@ export class PadSource extends Readable {
     const keySymbols = this._keyCheck ? this._keyCheck.symbols(buf.subarray(0, got)).length : got;
     if (keySymbols < n) {
       const text = symbols === null ? `a text of at least ${plural(this.symbols + n, 'symbol')}` : textOf(symbols);
-      throw keyTooShort(key, this.symbols + keySymbols, text);
+      // A regular file read at an offset past its new end gives nothing: what is left of
+      // it is its size now, not how far this read had got.
+      const left = key.regular ? Math.min(this.symbols + keySymbols, fstatSync(key.fd).size) : this.symbols + keySymbols;
+      throw keyTooShort(key, left, text, this._options.keyChecked);
     }
     return buf;
   }

@@ -15,6 +15,8 @@ export interface ServerError {
 export class ResultSink extends Writable {
   done = false;
   error: ServerError | null = null;
+  /** The server sent a frame no otp server sends. */
+  foreign = false;
   symbols = 0;
 
   constructor(private readonly _out: NodeJS.WritableStream) {
@@ -37,6 +39,7 @@ export class ResultSink extends Writable {
         this.error = parseError(frame.payload);
         return next();
       default:
+        this.foreign = true;
         this.error = { code: 0, message: `the server sent a frame of unknown type ${frame.type}` };
         return next();
     }
