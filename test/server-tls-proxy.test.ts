@@ -96,7 +96,7 @@ t.test('servers with TLS and the PROXY protocol', async (t) => {
   });
 
   await t.test('--proxy-protocol', async (t) => {
-    const server = await startServer('enc_server', ['--proxy-protocol', '-v'], { OTP_HANDSHAKE_TIMEOUT_MS: '500' });
+    const server = await startServer('enc_server', ['--proxy-protocol', '-v'], { OTP_HANDSHAKE_TIMEOUT_MS: '2000' });
     t.teardown(() => server.stop());
     const v1 = Buffer.from('PROXY TCP4 198.51.100.20 10.0.0.1 40000 57171\r\n');
     const v2Local = Buffer.from('0d0a0d0a000d0a515549540a20000000', 'hex');
@@ -134,7 +134,7 @@ t.test('servers with TLS and the PROXY protocol', async (t) => {
     silent.destroy();
     const { frames } = await decodeFrames(Buffer.concat(got));
     t.equal(frames.at(-1)?.payload[0], 8, 'no header within the handshake timeout: TIMEOUT');
-    await waitUntil(() => /refused: no PROXY protocol header within 500 ms/.test(server.stderr()), 5000, 'logged');
+    await waitUntil(() => /refused: no PROXY protocol header within 2000 ms/.test(server.stderr()), 5000, 'logged');
 
     const plainServer = await startServer('enc_server');
     t.teardown(() => plainServer.stop());
