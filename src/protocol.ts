@@ -126,7 +126,7 @@ export const FD_RESERVE = 32;
 export const MIN_RATE = 1024;
 export const RATE_WINDOW_MS = 5_000;
 export const IDLE_SHED_MS = 1_000;
-export const SHED_GRACE_MS = 1_000;
+export const SHED_GRACE_MS = 250;
 
 export interface Frame {
   type: number;
@@ -162,6 +162,3 @@ export const PROXY_V1_MAX_LENGTH = 107;
  * (the field allows 65535): room for two UNIX addresses (216) and the usual extensions.
  */
 export const PROXY_V2_MAX_LENGTH = 1024;
-
-/** Bytes of a whole HELLO frame. */
-export const HELLO_SIZE = HEADER_SIZE + 2;

@@ -1,6 +1,8 @@
 // enc_client and dec_client on bad usage and bad input, end to end: exit codes, one-line
 // errors naming the program and the file, nothing on stdout; and text read from stdin.
+import { once } from 'node:events';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { FIXTURES, freePort, ROOT, run, startServer, type Result } from './helpers/programs.js';
@@ -171,4 +173,36 @@ t.test('clients', async (t) => {
     t.notOk(enc.stderr().includes('    at '), 'enc_server logged no stack trace');
     t.notOk(dec.stderr().includes('    at '), 'dec_server logged no stack trace');
   });
+});
+
+t.test('a key too short for a regular text is refused before connecting: the exact message, and no connection', async (t) => {
+  // Not a server: a listener that only counts who connects.
+  const connections: Socket[] = [];
+  const listener = createServer((socket) => connections.push(socket));
+  listener.listen(0, '127.0.0.1');
+  await once(listener, 'listening');
+  const port = String((listener.address() as { port: number }).port);
+  t.teardown(() => {
+    for (const socket of connections) socket.destroy();
+    listener.close();
+  });
+  const dir = t.testdir({ key20: `${'ABCDEFGHIJ'.repeat(2)}\n`, key0: '' });
+  const text = join(FIXTURES, 'plaintext1'); // 36 symbols and a newline
+  for (const program of CLIENTS) {
+    for (const [name, symbols] of [['key20', 20], ['key0', 0]] as const) {
+      const keyFile = join(dir, name);
+      const r = await run(program, [text, keyFile, port]);
+      t.equal(r.code, 1, `${program}, ${name}: exit 1`);
+      t.equal(r.stdout.length, 0, `${program}, ${name}: nothing on stdout`);
+      t.equal(r.stderr, `${program}: error: key '${keyFile}' is too short: ${symbols} symbols for a 36-symbol text\n`, `${program}, ${name}: the exact message`);
+    }
+  }
+  // The listener accepts in order: once this probe is seen, any client's connection would have been.
+  const probe = connect(Number(port), '127.0.0.1');
+  await new Promise<void>((resolve) => {
+    const check = (): void => void (connections.some((s) => s.remotePort === probe.localPort) ? resolve() : setTimeout(check, 10));
+    probe.once('connect', check);
+  });
+  probe.destroy();
+  t.equal(connections.length, 1, 'no client connected: the listener saw only the probe');
 });

@@ -2,7 +2,9 @@
 import assert from 'node:assert/strict';
 import t from 'tap';
 import fc from 'fast-check';
-import { RandomSymbols } from '../src/streams/random-symbols.js';
+import { randomFillSync } from 'node:crypto';
+import { getKernels } from '../src/simd/kernels.js';
+import { RandomSymbols, type RandomSource } from '../src/streams/random-symbols.js';
 import { ABC, collect, holds } from './helpers/streams.js';
 
 const NEWLINE = 0x0a;
@@ -115,4 +117,83 @@ t.test('every symbol is equally likely', async (t) => {
   const bias = chiSquare(biased);
   t.equal(bias.n, 270_336);
   t.ok(bias.statistic > CRITICAL, `chi-square ${bias.statistic.toFixed(2)} of 'byte % 27' is above ${CRITICAL}`);
+});
+
+/** A byte generator from a seed (xorshift): two made from one seed give the same bytes. */
+function bytesFrom(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) & 0xff;
+  };
+}
+
+/**
+ * A source that hands out one fixed byte stream, call after call, whatever the sizes
+ * asked for, and a replay of that stream for the model: what keygen makes of it is known.
+ */
+function fixedSource(bytes: () => () => number): { source: RandomSource; stream: (n: number) => Uint8Array } {
+  const give = bytes();
+  const replay = bytes();
+  return {
+    source: (buf, offset, size) => {
+      for (let i = 0; i < size; i++) buf[offset + i] = give();
+    },
+    stream: (n) => Uint8Array.from({ length: n }, replay),
+  };
+}
+
+const RESERVE = 64 * 1024;
+
+/**
+ * What keygen must write for `count` symbols from a source that gives `stream`, byte b
+ * standing for symbol b mod 27 and bytes from 243 up rejected. Each 64 KiB output chunk
+ * is drawn from the source; with the SIMD kernel in one draw of the chunk's size, whose
+ * rejected places are then filled in order from a reserve the source refills 64 KiB at a
+ * time; without it, from that reserve alone, taking the accepted bytes in order.
+ */
+function expectedKey(count: number, stream: (n: number) => Uint8Array, simd: boolean): Buffer {
+  const out = Buffer.alloc(count + 1);
+  let reserve: Uint8Array = new Uint8Array(0);
+  let at = 0;
+  const fromReserve = (): number => {
+    for (;;) {
+      if (at === reserve.length) {
+        reserve = stream(RESERVE);
+        at = 0;
+      }
+      const b = reserve[at++];
+      if (b < 243) return ABC.charCodeAt(b % 27);
+    }
+  };
+  for (let done = 0; done < count; ) {
+    const n = Math.min(RESERVE, count - done);
+    const first = simd ? stream(n) : null;
+    for (let i = 0; i < n; i++) out[done + i] = first && first[i] < 243 ? ABC.charCodeAt(first[i] % 27) : fromReserve();
+    done += n;
+  }
+  out[count] = NEWLINE;
+  return out;
+}
+
+t.test('the output is exactly the mapping of what the random source gives, rejections included', async (t) => {
+  t.equal(new RandomSymbols(1).source, randomFillSync, "the default source is node:crypto's randomFillSync");
+  const simd = getKernels() !== null;
+  t.comment(simd ? 'with the SIMD kernel' : 'with the plain loop (no SIMD kernel)');
+  for (const count of [0, 1, 16, 1000, 65535, 65536, 65537, 200_000]) {
+    const { source, stream } = fixedSource(() => bytesFrom(count + 7));
+    const got = Buffer.concat(await collect<Buffer>(new RandomSymbols(count, source), 20_000));
+    const want = expectedKey(count, stream, simd);
+    t.ok(got.equals(want), `keygen ${count}: byte for byte what the source's bytes map to`);
+  }
+  // A source of nothing but rejected bytes, save every 64th, still gives only symbols (the
+  // accepted ones, where they fall) and never a 0 or a biased symbol.
+  const { source, stream } = fixedSource(() => {
+    let i = 0;
+    return () => (++i % 64 === 0 ? i % 243 : 243 + (i % 13));
+  });
+  const got = Buffer.concat(await collect<Buffer>(new RandomSymbols(5000, source), 20_000));
+  t.ok(got.equals(expectedKey(5000, stream, simd)), 'a source that is mostly rejected bytes: exactly the accepted ones');
 });

@@ -159,6 +159,8 @@ export class Connection implements Standing {
     this.stage = 'job';
     this.since = this.jobStartedAt = this.windowStart = now;
     this.windowBytes = socket.bytesRead + socket.bytesWritten;
+    // Not measured yet: no rate to judge it by until the next sweep.
+    this.rate = Infinity;
     this.job = new Job(socket, host.direction, rest, (end) => this.jobEnded(end));
     // Once the last frame is out, the job's slot is free; the client has LINGER_MS to close.
     socket.once('finish', () => this.answered(Date.now()));

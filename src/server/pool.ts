@@ -3,6 +3,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import type { ListenHandle } from './listener.js';
 import type { Log } from './log.js';
 import type { ToMain, ToWorker } from './messages.js';
+import { WORKER_V8_FLAGS } from './worker-flags.js';
 
 export interface PoolOptions {
   size: number;
@@ -68,10 +69,6 @@ export class WorkerPool {
     for (const worker of this.workers) worker.child.kill('SIGKILL');
   }
 
-  get pids(): number[] {
-    return [...this.workers].map((w) => w.child.pid!).filter(Boolean);
-  }
-
   private spawn(): void {
     if (this.stopping) return;
     // A worker that cannot start would otherwise be replaced in a tight loop.
@@ -83,6 +80,7 @@ export class WorkerPool {
     }
     this.recentStarts.push(now);
     const child = fork(process.argv[1], process.argv.slice(2), {
+      execArgv: [...process.execArgv, ...WORKER_V8_FLAGS],
       // UV_TCP_SINGLE_ACCEPT: libuv accepts one connection a turn instead of all that are
       // pending, so that a burst spreads over the workers instead of filling the first awake.
       env: { ...process.env, OTP_WORKER: '1', UV_TCP_SINGLE_ACCEPT: '1' },

@@ -181,11 +181,19 @@ function assemble(pages: number): Uint8Array<ArrayBuffer> {
   ]);
 }
 
+/**
+ * OTP_NO_SIMD=1 turns the kernels off, read once at start: every caller then takes its
+ * plain loop, as on an engine without WebAssembly (`node --jitless`), so that the tests
+ * can run those loops on any machine.
+ */
+const DISABLED = process.env.OTP_NO_SIMD === '1';
+
 let kernels: Kernels | null | undefined;
 
-/** The kernels, or null where this engine has no WebAssembly SIMD. Built on first use. */
+/** The kernels, or null where this engine has no WebAssembly SIMD or OTP_NO_SIMD=1. Built on first use. */
 export function getKernels(): Kernels | null {
   if (kernels !== undefined) return kernels;
+  if (DISABLED) return (kernels = null);
   const size = 3 * (REGION + SLACK);
   const bytes = assemble(Math.ceil(size / PAGE));
   if (typeof WebAssembly !== 'object' || !WebAssembly.validate(bytes)) return (kernels = null);

@@ -1,6 +1,6 @@
 // Pass-through stage that keeps a streaming process's memory flat: frees dead buffers while young.
 import { Transform, type TransformCallback } from 'node:stream';
-import { collectGarbage } from '../gc.js';
+import { collectYoungGarbage } from '../node-internals.js';
 import type { Frame } from '../protocol.js';
 
 /**
@@ -23,7 +23,7 @@ export class MemoryKeeper extends Transform {
     this._since += frame.payload.length;
     if (this._since >= this._interval) {
       this._since = 0;
-      collectGarbage('minor');
+      collectYoungGarbage();
     }
     done(null, frame);
   }

@@ -17,6 +17,9 @@ const SYMBOL_OF_BYTE = (() => {
 
 const CHUNK = 64 * 1024;
 
+/** Fills buf[offset, offset + size) with random bytes, as node:crypto's randomFillSync does. */
+export type RandomSource = (buf: Uint8Array, offset: number, size: number) => unknown;
+
 export class RandomSymbols extends Readable {
   private _left: number;
   private _newlineSent = false;
@@ -24,7 +27,11 @@ export class RandomSymbols extends Readable {
   /** Bytes of _random not yet used. */
   private _randomAt = CHUNK;
 
-  constructor(count: number) {
+  /** `source`: where the random bytes come from; a test passes its own to check the mapping. */
+  constructor(
+    count: number,
+    readonly source: RandomSource = randomFillSync,
+  ) {
     super({ highWaterMark: CHUNK });
     this._left = count;
   }
@@ -52,7 +59,7 @@ export class RandomSymbols extends Readable {
    */
   private _fillSimd(out: Buffer, kernels: Kernels): void {
     const { memory, a } = kernels;
-    randomFillSync(memory, a, out.length);
+    this.source(memory, a, out.length);
     kernels.symbols(a, out.length);
     memory.copy(out, 0, a, a + out.length);
     for (let i = out.indexOf(REJECTED); i >= 0; i = out.indexOf(REJECTED, i + 1)) out[i] = this._drawOne();
@@ -62,7 +69,7 @@ export class RandomSymbols extends Readable {
     const random = this._random;
     for (;;) {
       if (this._randomAt === random.length) {
-        randomFillSync(random);
+        this.source(random, 0, random.length);
         this._randomAt = 0;
       }
       const symbol = SYMBOL_OF_BYTE[random[this._randomAt++]];
@@ -76,7 +83,7 @@ export class RandomSymbols extends Readable {
     let at = this._randomAt;
     while (filled < out.length) {
       if (at === random.length) {
-        randomFillSync(random);
+        this.source(random, 0, random.length);
         at = 0;
       }
       // Every byte is written; only accepted ones advance the output.

@@ -27,7 +27,7 @@ export async function freePort(): Promise<number> {
 }
 
 /** Resolves once something accepts connections on host:port; rejects after `timeoutMs`. */
-export async function waitForPort(port: number, timeoutMs = 10_000, host = '127.0.0.1'): Promise<void> {
+export async function waitForPort(port: number, timeoutMs = 30_000, host = '127.0.0.1'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
@@ -49,8 +49,23 @@ export interface Server {
   child: ChildProcess;
   /** All the server has written to stderr so far. */
   stderr(): string;
-  /** SIGTERM, then waits for the exit; returns the exit code. */
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** SIGTERM, then waits for the exit; returns how the process ended. */
+  stop(signal?: NodeJS.Signals): Promise<Ending>;
+}
+
+/** How a process ended: its exit code, or the signal that killed it. */
+export interface Ending {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/**
+ * Asserts how a server ended after `signal` (SIGTERM or SIGINT) once its jobs were done.
+ * The one place that says it: after draining, a server dies by that same signal, so that
+ * shells and scripts see it (SPEC.md), never by an exit code.
+ */
+export function expectStoppedBySignal(t: { same(found: unknown, wanted: unknown, message: string): boolean }, ending: Ending, signal: NodeJS.Signals, what: string): void {
+  t.same(ending, { code: null, signal }, `${what} stops on ${signal}: dies by it once drained`);
 }
 
 /**
@@ -89,10 +104,9 @@ export async function startServer(
     child,
     stderr: () => stderr,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
-      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-      child.kill(signal);
-      const [code] = await exited;
-      return code as number | null;
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const [code, how] = await exited;
+      return { code: code as number | null, signal: how as NodeJS.Signals | null };
     },
   };
 }
@@ -103,11 +117,16 @@ export interface Result {
   stderr: string;
 }
 
-/** Runs a program to its end; `stdin` is written to it when given. */
-export async function run(name: string, args: string[], options: { stdin?: Buffer | string; cwd?: string } = {}): Promise<Result> {
+/** Runs a program to its end; `stdin` is written to it when given, `env` added to the environment. */
+export async function run(
+  name: string,
+  args: string[],
+  options: { stdin?: Buffer | string; cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<Result> {
   const child = spawn(bin(name), args, {
     stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     cwd: options.cwd,
+    env: options.env && { ...process.env, ...options.env },
   });
   started.add(child);
   const stdout: Buffer[] = [];
