@@ -31,6 +31,7 @@ import {
   writeRandomText,
 } from './lib.js';
 import { measureCapacity, renderCapacity, type CapacityResult } from './capacity.js';
+import { measureTls, type TlsResult } from './tls.js';
 
 const ROOT = join(__dirname, '..');
 const bin = (name: string): string => join(ROOT, name);
@@ -136,6 +137,7 @@ interface Report {
   fiveJobs: { jobs: number; mib: number; runs: number; seconds: number[]; medianSeconds: number; reference: { seconds: number[]; medianSeconds: number; ratio: number } | null };
   referenceBuild: string;
   peakRssMiB: number | null;
+  tls: TlsResult;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -478,6 +480,8 @@ function render(report: Report): string {
     `keygen ${KEYGEN_LENGTH} > /dev/null: ${f(k.keygenMBps)} MB/s (${f(k.keygenSeconds, 3)} s, peak RSS ${f(k.peakRssMiB)} MiB); ` +
       `head -c ${KEYGEN_LENGTH} /dev/urandom: ${f(k.headMBps)} MB/s (${f(k.headSeconds, 3)} s) ` +
       `(medians of ${k.runs}): ${f(k.ratio, 2)}x the time`,
+    `TLS: enc_client --tls-ca | enc_server --tls-cert on ${report.tls.mib} MiB: ${f(report.tls.tlsMiBps)} MiB/s, ` +
+      `plain ${f(report.tls.plainMiBps)} MiB/s (medians of ${report.tls.runs}, alternating): ${f(report.tls.ratio, 2)}x (target 0.7x)`,
     `five enc_clients at once on plaintext4 (${five.bytesEach} bytes each): all done in ${f(five.medianSeconds, 3)} s ` +
       `(median of ${five.runs})`,
     renderCapacity(report.capacity),
@@ -549,6 +553,10 @@ async function main(): Promise<void> {
     keygen.peakRssMiB,
     ...sizes.flatMap((s) => [s.encClientPeakRssMiB, s.encServerPeakRssMiB, s.dec.clientPeakRssMiB, s.dec.serverPeakRssMiB]),
   ].filter((x): x is number => x !== null);
+  // At 256 MiB, or the largest size asked for below it.
+  const tlsSize = options.sizes.includes(256) ? 256 : Math.max(...options.sizes.filter((s) => s < 256), Math.min(...options.sizes));
+  note(`TLS against plain at ${tlsSize} MiB`);
+  const tls = await measureTls(ROOT, dir, tlsSize, options.runs, enc, note);
 
   const cpuList = cpus();
   const report: Report = {
@@ -573,6 +581,7 @@ async function main(): Promise<void> {
     fiveJobs,
     referenceBuild: built.why,
     peakRssMiB: peaks.length ? Math.max(...peaks) : null,
+    tls,
   };
   await cleanup();
   process.stdout.write(`${render(report)}\n`);

@@ -117,6 +117,8 @@ export interface CommandLine {
   about: string;
   /** The positional arguments' names, to count them. */
   positionals: string[];
+  /** How many of the last positionals may be left out (the program says when that is an error). */
+  optionalPositionals?: number;
   options: Record<string, { type: 'string' | 'boolean'; short?: string; help: string; arg?: string }>;
 }
 
@@ -162,7 +164,8 @@ export function parseCommandLine(spec: CommandLine, version: string, argv = proc
     process.exit(EXIT_OK);
   }
   const want = spec.positionals.length;
-  if (parsed.positionals.length !== want) {
+  const least = want - (spec.optionalPositionals ?? 0);
+  if (parsed.positionals.length > want || parsed.positionals.length < least) {
     const got = parsed.positionals.length;
     usageError(spec, `${want} argument${want === 1 ? '' : 's'} expected (${spec.positionals.join(' ')}), ${got} given`);
   }

@@ -25,7 +25,7 @@ export interface ListenHandle {
 }
 
 interface NetInternals {
-  _createServerHandle?: (address: string | null, port: number, addressType: number, fd?: number, flags?: number) => ListenHandle | number;
+  _createServerHandle?: (address: string | null, port: number | null, addressType: number | null, fd?: number, flags?: number) => ListenHandle | number;
 }
 
 /**
@@ -34,7 +34,16 @@ interface NetInternals {
  * that made it never accepts; a negative errno when the bind fails.
  */
 export function createServerHandle(address: string, port: number, family: number): ListenHandle | number {
+  return serverHandleMaker()(address, port, family);
+}
+
+/** The same for a socket already bound and listening on descriptor `fd` (systemd socket activation): adopted, not bound. */
+export function adoptServerHandle(fd: number): ListenHandle | number {
+  return serverHandleMaker()(null, null, null, fd);
+}
+
+function serverHandleMaker(): NonNullable<NetInternals['_createServerHandle']> {
   const create = (net as unknown as NetInternals)._createServerHandle;
   if (typeof create !== 'function') throw new Error('this Node.js has no net._createServerHandle to share a listening socket with');
-  return create(address, port, family);
+  return create;
 }

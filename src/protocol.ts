@@ -33,6 +33,8 @@ export const ErrorCode = {
   TIMEOUT: 8, // the peer went quiet for longer than the timeout
   SHUTDOWN: 9, // the server is stopping and will not take this job
   BUSY: 10, // the server is full, or shed this connection to make room for one making more progress
+  TLS_REQUIRED: 11, // a plain connection to a server that serves TLS only; sent in plain
+  CERT_REFUSED: 12, // the client's certificate is missing or not signed by the server's client CA
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -165,3 +167,11 @@ export function parseError(payload: Buffer): { code: number; message: string } {
 export function helloFrame(role: Role): Frame {
   return { type: FrameType.HELLO, payload: Buffer.from([PROTOCOL_VERSION, role]) };
 }
+
+/** Longest PROXY protocol version 1 line, its CRLF included (the spec's own bound). */
+export const PROXY_V1_MAX_LENGTH = 107;
+/**
+ * Most bytes of addresses and extensions a PROXY protocol version 2 header may announce
+ * (the field allows 65535): room for two UNIX addresses (216) and the usual extensions.
+ */
+export const PROXY_V2_MAX_LENGTH = 1024;

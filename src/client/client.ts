@@ -1,6 +1,5 @@
 // A client's whole job: check the files, stream them to the server, write the result to stdout.
 import { createReadStream } from 'node:fs';
-import { connect } from 'node:net';
 import { pipeline } from 'node:stream';
 import { type Direction } from '../alphabet.js';
 import { EXIT_INPUT, EXIT_OK, EXIT_SERVER, fail, reason, UserError } from '../cli.js';
@@ -9,6 +8,7 @@ import { FrameReader } from '../streams/frame-reader.js';
 import { FrameWriter } from '../streams/frame-writer.js';
 import { PadSource } from '../streams/pad-source.js';
 import { ResultSink } from '../streams/result-sink.js';
+import { isTlsRecord, openConnection, tlsFailure, tlsRefusal } from './connect.js';
 import { startProgress, wantProgress } from './progress.js';
 import { checkKey, checkText, countSymbols, openInput, type InputFile } from './input-file.js';
 import { ledgerPath } from './ledger.js';
@@ -16,6 +16,7 @@ import { reserve, stretchTooShort, trim, usedLine, type Job, type Reservation } 
 import { ReplyCheck } from './reply-check.js';
 import { watchReply } from './reply-timer.js';
 import { hostPort } from '../host-port.js';
+import type { ClientTls } from '../tls-options.js';
 import { article } from '../words.js';
 
 export interface ClientOptions {
@@ -31,6 +32,8 @@ export interface ClientOptions {
   offset: number | null;
   /** --no-reuse: take the key symbols from the ledger, and record them there. */
   noReuse: boolean;
+  /** null: plain TCP. */
+  tls: ClientTls | null;
 }
 
 /** The server's error codes that blame the client's input rather than the service. */
@@ -84,7 +87,8 @@ export function runClient(options: ClientOptions): void {
     process.exit(EXIT_OK);
   });
   const reader = new FrameReader(sink, { partial: true });
-  const socket = connect({ port, host: options.host, noDelay: true, onread: reader.onread });
+  const socket = openConnection(options.host, port, options.tls, reader.onread);
+  const cannotUse = (why: string): never => fail(program, new UserError(`cannot use the ${server} ${where}: ${why}`, EXIT_SERVER));
   // A regular file's job waits for the server from the start; a stream's only while the
   // server owes it symbols, so that a slow producer is not taken for a silent server.
   const waiting = (): boolean => symbols !== null || sink.symbols < source.symbols || source.readableEnded;
@@ -100,6 +104,8 @@ export function runClient(options: ClientOptions): void {
     stopProgress();
     if (source.failure) return fail(program, source.failure);
     if (sink.done) return void (process.exitCode = EXIT_OK);
+    // A TLS record where frames were expected: a TLS server that answered plain bytes.
+    if (!options.tls && reader.opening && isTlsRecord(reader.opening)) cannotUse(tlsRefusal(ErrorCode.TLS_REQUIRED, '')!);
     if (sink.fault) fail(program, new UserError(`the ${server} ${where} ${sink.fault}`, EXIT_SERVER));
     // A reply this client cannot read as frames (an HTTP server's, say) is not the server's
     // ERROR: it is no otp server at all.
@@ -108,15 +114,17 @@ export function runClient(options: ClientOptions): void {
     }
     if (sink.error && !reader.cutShort) {
       const { code, message } = sink.error;
+      const refusal = tlsRefusal(code, message);
+      if (refusal) cannotUse(refusal);
       if (code === ErrorCode.ROLE) {
         fail(program, new UserError(`the server ${where} rejected ${program}: it is not ${article(server)} ${server}`, EXIT_SERVER));
       }
       if (code === ErrorCode.BUSY) fail(program, new UserError(`server busy: the ${server} ${where} is at its limit; try again later`, EXIT_SERVER));
       fail(program, new UserError(`the server failed the job: ${message}`, INPUT_FAULTS.has(code) ? EXIT_INPUT : EXIT_SERVER));
     }
-    const why = err ? reason(err) : 'the connection closed before the result was complete';
+    const why = err ? (tlsFailure(err, options.host) ?? reason(err)) : 'the connection closed before the result was complete';
     const hint = (err as NodeJS.ErrnoException | undefined)?.code === 'ECONNREFUSED' ? ` (is ${server} running there?)` : '';
-    fail(program, new UserError(`cannot use the ${server} ${where}: ${why}${hint}`, EXIT_SERVER));
+    cannotUse(`${why}${hint}`);
   });
 }
 

@@ -1,6 +1,7 @@
 // The command line shared by enc_client and dec_client.
 import type { Direction } from '../alphabet.js';
 import { fail, guard, parseCommandLine, parsePort, UserError } from '../cli.js';
+import { CLIENT_TLS_OPTIONS, clientTls } from '../tls-options.js';
 import { VERSION } from '../version.js';
 import { runClient } from './client.js';
 
@@ -33,6 +34,7 @@ export function clientMain(program: string, direction: Direction): void {
             help: 'use only key symbols no earlier --no-reuse job used, and record them in the ledger',
           },
         }),
+        ...CLIENT_TLS_OPTIONS,
       },
     },
     VERSION,
@@ -48,6 +50,7 @@ export function clientMain(program: string, direction: Direction): void {
       progress: values['no-progress'] ? false : values.progress ? true : undefined,
       offset: values.offset === undefined ? null : parseOffset(values.offset as string),
       noReuse: values['no-reuse'] === true,
+      tls: clientTls(values),
     });
   } catch (err) {
     fail(program, err);

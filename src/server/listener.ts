@@ -1,7 +1,7 @@
 // The listening socket made in the main process without accepting on it, by Node's own cluster trick (src/node-internals.ts; test/server-listener.test.ts checks it).
 import { lookup } from 'node:dns/promises';
 import { getSystemErrorName } from 'node:util';
-import { createServerHandle, type ListenHandle } from '../node-internals.js';
+import { adoptServerHandle, createServerHandle, type ListenHandle } from '../node-internals.js';
 
 export type { ListenHandle };
 
@@ -9,6 +9,13 @@ export class ListenError extends Error {
   constructor(readonly code: string) {
     super(code);
   }
+}
+
+/** A handle for the listening socket on descriptor `fd` (systemd's, already bound and listening); a ListenError when it is none. */
+export function adoptListener(fd: number): ListenHandle {
+  const handle = adoptServerHandle(fd);
+  if (typeof handle === 'number') throw new ListenError(getSystemErrorName(handle));
+  return handle;
 }
 
 /** The host's address, then a handle bound to it and the port; a ListenError (with an errno name) when that fails. */

@@ -9,7 +9,9 @@ import {
   readTimeouts,
 } from '../protocol.js';
 import { nameServerProcess } from '../process-name.js';
+import { SERVER_TLS_OPTIONS, serverTls } from '../tls-options.js';
 import { VERSION } from '../version.js';
+import { activatedSocket } from './activation.js';
 import { runSupervisor } from './supervisor.js';
 import { runWorker } from './worker.js';
 
@@ -23,7 +25,10 @@ export function serverMain(program: string, direction: Direction): void {
       synopsis: 'PORT',
       about:
         `${verb} for ${client}s connecting to PORT, until stopped by SIGTERM or SIGINT (after\n` +
-        `the jobs in flight, within a grace time); SIGHUP is ignored. Worker processes accept\n` +
+        `the jobs in flight, within a grace time); SIGHUP reloads: new workers from the program\n` +
+        `on disk take the new jobs, the old ones finish theirs. Under systemd socket activation\n` +
+        `(LISTEN_PID, LISTEN_FDS=1) it serves the socket passed, and PORT may be left out.\n` +
+        `Worker processes accept\n` +
         `the connections and serve many at once each; a full server sheds the connections\n` +
         `making the least progress, or answers BUSY.\n` +
         `Environment, in milliseconds (1 to 2147483647): OTP_HANDSHAKE_TIMEOUT_MS (default\n` +
@@ -31,6 +36,7 @@ export function serverMain(program: string, direction: Direction): void {
         `Exit status: stopped by SIGTERM or SIGINT, it dies by that signal (143, 130);\n` +
         `1 bad usage or cannot listen.`,
       positionals: ['PORT'],
+      optionalPositionals: 1,
       options: {
         host: { type: 'string', arg: 'ADDR', help: 'the address to listen on (default 127.0.0.1, loopback only)' },
         workers: { type: 'string', arg: 'N', help: 'how many worker processes serve (1 to 64, default 5)' },
@@ -45,6 +51,11 @@ export function serverMain(program: string, direction: Direction): void {
           help: `how many connections each worker holds, jobs included (1 to ${MAX_CONNECTIONS_PER_WORKER}, default ${DEFAULT_CONNECTIONS_PER_WORKER})`,
         },
         verbose: { type: 'boolean', short: 'v', help: 'log one line per connection on stderr' },
+        'proxy-protocol': {
+          type: 'boolean',
+          help: 'every connection begins with a PROXY protocol header (v1 or v2), as a load balancer sends it',
+        },
+        ...SERVER_TLS_OPTIONS,
       },
     },
     VERSION,
@@ -56,7 +67,6 @@ export function serverMain(program: string, direction: Direction): void {
     };
     const host = (values.host as string | undefined) ?? '127.0.0.1';
     if (host === '') throw new UserError(`--host '' is not an address: give one, such as 127.0.0.1 or ::1`);
-    const port = parsePort(positionals[0]);
     const workers = count('workers', 5, 64);
     const caps = { jobs: count('jobs', DEFAULT_JOBS_PER_WORKER, MAX_JOBS_PER_WORKER), connections: count('connections', DEFAULT_CONNECTIONS_PER_WORKER, MAX_CONNECTIONS_PER_WORKER) };
     let timeouts;
@@ -65,12 +75,20 @@ export function serverMain(program: string, direction: Direction): void {
     } catch (err) {
       throw new UserError((err as Error).message);
     }
-    // The main process checked the command line before it forked this worker.
-    nameServerProcess(program, port, isWorker ? 'worker' : 'main');
-    if (isWorker) {
-      return runWorker({ program, direction, caps, timeouts, verbose: values.verbose === true });
+    const tls = serverTls(values);
+    const fd = isWorker ? null : activatedSocket();
+    if (!isWorker && fd === null && positionals.length === 0) {
+      throw new UserError('PORT is missing (it may be left out only when systemd passes the listening socket)');
     }
-    void runSupervisor({ program, host, port, workers, timeouts });
+    const port = positionals.length > 0 ? parsePort(positionals[0]) : null;
+    // The main process checked the command line before it forked this worker.
+    nameServerProcess(program, port ?? 'socket', isWorker ? 'worker' : 'main');
+    if (isWorker) {
+      const preamble = { proxyProtocol: values['proxy-protocol'] === true, tls };
+      return runWorker({ program, direction, caps, timeouts, verbose: values.verbose === true, preamble });
+    }
+    const listen = fd !== null ? { fd } : { host, port: port! };
+    void runSupervisor({ program, listen, workers, timeouts, recheck: () => void serverTls(values) });
   } catch (err) {
     fail(program, err);
   }

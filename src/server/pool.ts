@@ -23,6 +23,8 @@ interface Worker {
   retiring: boolean;
   /** Killed by the watchdog. */
   hung: boolean;
+  /** Which renew() it was forked by. */
+  generation: number;
 }
 
 export class WorkerPool {
@@ -30,6 +32,7 @@ export class WorkerPool {
   private stopping = false;
   private recentStarts: number[] = [];
   private whenEmpty: (() => void) | null = null;
+  private generation = 0;
   private readonly heartbeat: NodeJS.Timeout;
 
   constructor(private readonly options: PoolOptions) {
@@ -43,13 +46,13 @@ export class WorkerPool {
   }
 
   /**
-   * A fresh generation takes over; the workers of the old one stop accepting, finish
-   * their jobs and exit. For a reload on SIGHUP (issue 11); nothing calls it yet.
+   * A fresh generation takes over: once all its workers have started (a program on disk
+   * that cannot start leaves the old ones serving), the older workers stop accepting,
+   * finish their jobs and exit.
    */
   renew(): void {
-    const old = [...this.workers];
+    this.generation++;
     this.start();
-    for (const worker of old) this.retire(worker);
   }
 
   /** Every worker stops accepting and finishes its jobs; resolves once all have exited. */
@@ -83,7 +86,7 @@ export class WorkerPool {
       env: { ...process.env, OTP_WORKER: '1', UV_TCP_SINGLE_ACCEPT: '1' },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
-    const worker: Worker = { child, ready: false, lastPong: now, retiring: false, hung: false };
+    const worker: Worker = { child, ready: false, lastPong: now, retiring: false, hung: false, generation: this.generation };
     this.workers.add(worker);
     child.on('message', (message: ToMain) => this.heard(worker, message));
     child.on('error', (err) => this.options.log(`worker ${child.pid}: ${err.message}`));
@@ -96,6 +99,7 @@ export class WorkerPool {
       worker.ready = true;
       // The listening socket itself goes to the worker, which accepts on it directly.
       if (!worker.retiring) this.send(worker, { kind: 'listen' }, this.options.handle);
+      this.retireOlderGenerations();
     } else if (message.kind === 'cannot-listen') {
       this.options.cannotListen(message.code, message.message);
     }
@@ -116,9 +120,17 @@ export class WorkerPool {
     this.spawn();
   }
 
-  private retire(worker: Worker): void {
+  /** When every worker of the newest generation is ready, the others retire. */
+  private retireOlderGenerations(): void {
+    const newest = [...this.workers].filter((w) => w.generation === this.generation);
+    if (newest.length < this.options.size || newest.some((w) => !w.ready)) return;
+    for (const worker of this.workers) if (worker.generation !== this.generation && !worker.retiring) this.retire(worker, 'retire');
+  }
+
+  /** stop: a shutdown, no new job starts; retire: a reload, the connections it accepted are served. */
+  private retire(worker: Worker, how: 'stop' | 'retire' = 'stop'): void {
     worker.retiring = true;
-    this.send(worker, { kind: 'stop' });
+    this.send(worker, { kind: how });
   }
 
   /** Pings every ready worker; kills one that has not answered within the watchdog time (stopped, or stuck in a loop). */

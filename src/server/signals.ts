@@ -1,4 +1,4 @@
-// How a server's main process takes signals: SIGTERM and SIGINT drain, then it dies by that same signal; a second one kills at once; SIGHUP breaks nothing.
+// How a server's main process takes signals: SIGTERM and SIGINT drain, then it dies by that same signal; a second one kills at once; SIGHUP reloads, breaking nothing.
 import { constants } from 'node:os';
 
 type StopSignal = 'SIGTERM' | 'SIGINT';
@@ -10,7 +10,7 @@ type StopSignal = 'SIGTERM' | 'SIGINT';
  * `Terminated` and a script interrupted with Ctrl-C stops (bash waits for its
  * foreground child and stops itself only if the child died by SIGINT).
  */
-export function handleStopSignals(drain: () => Promise<void>, kill: () => void): void {
+export function handleStopSignals(drain: () => Promise<void>, kill: () => void, reload: () => void): void {
   let stopping = false;
   const onSignal = (signal: StopSignal): void => {
     if (stopping) {
@@ -22,8 +22,10 @@ export function handleStopSignals(drain: () => Promise<void>, kill: () => void):
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  // A closed terminal must not end jobs in flight.
-  process.on('SIGHUP', () => {});
+  // A reload (a closed terminal sends the same signal) ends no job in flight.
+  process.on('SIGHUP', () => {
+    if (!stopping) reload();
+  });
 }
 
 /** Restores the signal's default action and raises it. */

@@ -1,5 +1,6 @@
 // A server's worker process: accepts connections on the listening handle the main process sends it, and serves many at once within its caps.
 import { createServer, type Server, type Socket } from 'node:net';
+import { createSecureContext } from 'node:tls';
 import { cipherTable, type Direction } from '../alphabet.js';
 import { reason } from '../cli.js';
 import { LINGER_MS, Role, type Timeouts } from '../protocol.js';
@@ -7,6 +8,8 @@ import { Connection, type Host } from './connection.js';
 import { effectiveCaps, openFileLimit, pickVictim, type Caps } from './limits.js';
 import { BurstLog, formatPeer, stderrLog, type Log } from './log.js';
 import type { ToMain, ToWorker } from './messages.js';
+import { runPreamble, type PreambleOptions } from './preamble.js';
+import type { ServerTls } from '../tls-options.js';
 
 export interface WorkerConfig {
   program: string;
@@ -14,6 +17,8 @@ export interface WorkerConfig {
   caps: Caps;
   timeouts: Timeouts;
   verbose: boolean;
+  /** What comes before the HELLO: a PROXY protocol header, TLS. */
+  preamble: { proxyProtocol: boolean; tls: ServerTls | null };
 }
 
 export function runWorker(config: WorkerConfig): void {
@@ -29,6 +34,7 @@ export function runWorker(config: WorkerConfig): void {
   process.on('message', (message: ToWorker, handle?: unknown) => {
     if (message.kind === 'ping') send({ kind: 'pong' });
     else if (message.kind === 'stop') acceptor.drain(null);
+    else if (message.kind === 'retire') acceptor.retire();
     else if (message.kind === 'listen') {
       acceptor.listen(handle, (err) => send({ kind: 'cannot-listen', code: err.code ?? 'EINVAL', message: reason(err) }));
     }
@@ -44,10 +50,16 @@ class Acceptor implements Host {
   readonly verbose: boolean;
   readonly table: Uint8Array;
   draining = false;
+  /** A reload retired this worker: it accepts no more and exits once its connections are served. */
+  private retiring = false;
 
   private readonly caps: Caps;
   private readonly held = new Set<Connection>();
   private jobs = 0;
+  /** Connections still in their preamble (PROXY header, TLS handshake), each with what abandons it. */
+  private readonly opening = new Set<() => void>();
+  /** null when connections have no preamble. */
+  private readonly preamble: PreambleOptions | null;
   private server: Server | null = null;
   private readonly refusedBusy: BurstLog;
   private readonly shedLog: BurstLog;
@@ -63,6 +75,16 @@ class Acceptor implements Host {
     this.verbose = config.verbose;
     this.table = cipherTable(config.direction);
     this.caps = effectiveCaps(config.caps, openFileLimit());
+    const { proxyProtocol, tls } = config.preamble;
+    this.preamble =
+      proxyProtocol || tls
+        ? {
+            proxyProtocol,
+            tls: tls && { context: createSecureContext(tls.context), clientCas: tls.clientCas },
+            deadlineMs: this.timeouts.handshakeMs,
+            log,
+          }
+        : null;
     const pid = process.pid;
     this.refusedBusy = new BurstLog(log, (n, ms) => `worker ${pid}: server busy: ${n} connection(s) answered BUSY in ${ms} ms (caps: ${this.caps.jobs} jobs, ${this.caps.connections} connections)`);
     this.shedLog = new BurstLog(log, (n, ms) => `worker ${pid}: shed ${n} connection(s) making the least progress in ${ms} ms, to make room`);
@@ -100,7 +122,20 @@ class Acceptor implements Host {
 
   forget(connection: Connection): void {
     this.held.delete(connection);
-    if (this.draining && this.held.size === 0) process.exit(0);
+    this.exitIfDone();
+  }
+
+  /** A worker told to stop or retire leaves once it holds no connection. */
+  private exitIfDone(): void {
+    if ((this.draining || this.retiring) && this.held.size === 0 && this.opening.size === 0) process.exit(0);
+  }
+
+  /** Reload: another generation accepts from now on; the connections accepted here are served to their end. */
+  retire(): void {
+    if (this.retiring || this.draining) return;
+    this.retiring = true;
+    this.server?.close();
+    this.exitIfDone();
   }
 
   /** Stops accepting, answers connections that have no job yet, lets the jobs finish; exits when none is left. */
@@ -109,6 +144,7 @@ class Acceptor implements Host {
     this.draining = true;
     this.server?.close();
     const now = Date.now();
+    for (const abandon of [...this.opening]) abandon();
     for (const connection of this.held) connection.drain(now);
     if (this.held.size === 0) process.exit(0);
     // Told by the main process, it will kill us after its grace time; orphaned, we keep our own.
@@ -119,6 +155,28 @@ class Acceptor implements Host {
     const peer = formatPeer(socket.remoteAddress, socket.remotePort);
     if (!peer || this.draining) return void socket.destroy(); // gone before it was accepted: nothing to answer
     const now = Date.now();
+    if (!this.preamble) return this.admit(socket, peer, now);
+    // A connection in its preamble counts against the cap; it cannot be answered BUSY in
+    // a form it would read yet (TLS), so when nothing can be shed it is closed.
+    if (this.held.size + this.opening.size >= this.caps.connections) {
+      const victim = pickVictim(this.held, now, false);
+      if (!victim) {
+        this.noteBusy();
+        return void socket.destroy();
+      }
+      this.shed(victim, true);
+    }
+    const abandon = runPreamble(socket, peer, this.preamble, (opened) => {
+      this.opening.delete(abandon);
+      if (!opened) return this.exitIfDone();
+      // The handshake deadline runs from the accept: the preamble spent part of it.
+      this.admit(opened.socket, opened.peer, now);
+    });
+    this.opening.add(abandon);
+  }
+
+  /** A connection ready for its HELLO joins the held ones, within the cap. */
+  private admit(socket: Socket, peer: string, now: number): void {
     const connection = new Connection(socket, peer, this, now);
     if (this.held.size >= this.caps.connections) {
       // Chosen before the newcomer joins: it is the one making room, never the one shed.

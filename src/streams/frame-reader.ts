@@ -14,7 +14,9 @@ export const READ_BUFFER = 1 << 20;
  * until every frame written has been taken (its write callback). A sink that takes
  * each frame at once, as ResultSink does with a synchronous stdout, never pauses it.
  *
- * Pass `onread` to net.connect or new Socket, then `attach` the socket.
+ * Pass `onread` to net.connect or new Socket, then `attach` the socket. A socket that
+ * cannot read into a buffer of ours (a TLS socket) is read from its 'data' events instead,
+ * paused the same way.
  */
 export class FrameReader {
   readonly onread: { buffer: Buffer; callback: (bytes: number, buffer: Uint8Array) => boolean };
@@ -23,6 +25,8 @@ export class FrameReader {
   private _pending = 0;
   private _socket: Socket | null = null;
   private _paused = false;
+  /** The first bytes the socket gave (up to two), to tell what kind of peer answered. */
+  opening: Buffer | null = null;
 
   constructor(
     private readonly _sink: Writable,
@@ -57,6 +61,10 @@ export class FrameReader {
     });
     this._sink.once('error', settle);
     this._sink.once('finish', () => settle(null));
+    // Never emitted for a socket read through `onread`.
+    socket.on('data', (chunk: Buffer) => {
+      if (!this._parse(chunk)) socket.pause();
+    });
   }
 
   /** Set once the frames were malformed or cut short (see FrameParser). */
@@ -70,7 +78,13 @@ export class FrameReader {
   }
 
   private _take(bytes: number): boolean {
-    this._parser.write(this.onread.buffer.subarray(0, bytes));
+    return this._parse(this.onread.buffer.subarray(0, bytes));
+  }
+
+  /** False when reading must stop until the sink has taken what it holds. */
+  private _parse(bytes: Buffer): boolean {
+    this.opening ??= Buffer.from(bytes.subarray(0, 2));
+    this._parser.write(bytes);
     // Still held by the sink: the next read would overwrite it.
     if (this._sink.writableLength === 0) return true;
     this._paused = true;

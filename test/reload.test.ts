@@ -1,0 +1,97 @@
+// SIGHUP reloads without downtime: clients keep coming across it and none fails, a job in flight finishes on its old
+// worker, and the jobs after it are served by new workers started from the program as it now is on disk.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { copyFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { FrameType } from '../src/protocol.js';
+import { bin, freePort, waitForPort } from './helpers/programs.js';
+import { childrenOf, frame, hello, model, randomSymbols, rawRoundTrip, RawConnection, resultText, tempDir, waitUntil } from './helpers/wire.js';
+
+t.test('SIGHUP: a new generation of workers from the program on disk; nothing is lost', async (t) => {
+  const dir = tempDir(t);
+  const program = join(dir, 'enc_server');
+  copyFileSync(bin('enc_server'), program);
+  const port = await freePort();
+  const server = spawn(program, [String(port), '-v', '--workers', '3'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  server.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = once(server, 'exit');
+  t.teardown(async () => {
+    if (server.exitCode === null && server.signalCode === null) {
+      server.kill('SIGKILL');
+      await exited;
+    }
+  });
+  await waitForPort(port, 30_000);
+  await waitUntil(() => childrenOf(server.pid!).length === 3, 5000, 'three workers');
+  const oldWorkers = childrenOf(server.pid!);
+
+  // A job in flight across the reload: its text now, its key after the old workers are retired.
+  const text = randomSymbols(3000);
+  const key = randomSymbols(3000);
+  const inFlight = new RawConnection(port);
+  await inFlight.connected;
+  inFlight.socket.write(Buffer.concat([hello(), frame(FrameType.TEXT, text), frame(FrameType.KEY, key.slice(0, 1000))]));
+
+  // A steady stream of clients, four at a time, before, during and after the reload.
+  let running = true;
+  let served = 0;
+  const failures: string[] = [];
+  const stream = Array.from({ length: 4 }, async () => {
+    while (running) {
+      try {
+        await rawRoundTrip(port, 16);
+        served++;
+      } catch (err) {
+        failures.push((err as Error).message);
+      }
+    }
+  });
+  await waitUntil(() => served >= 50, 20_000, 'jobs served before the reload');
+
+  // The program on disk changes, as ./compileall would change it: a new file moved into place.
+  const next = join(dir, 'enc_server.next');
+  writeFileSync(next, `${readFileSync(program, 'utf8')}\n;process.env.OTP_WORKER==='1'&&process.stderr.write('enc_server: build 2, worker '+process.pid+'\\n');\n`, { mode: 0o755 });
+  renameSync(next, program);
+  const servedBefore = served;
+  server.kill('SIGHUP');
+
+  await waitUntil(() => (stderr.match(/build 2, worker \d+/g) ?? []).length === 3, 20_000, 'three workers of build 2');
+  // Every build 2 worker so far (a loaded machine may see one replaced by the watchdog).
+  const buildTwo = (): number[] => [...stderr.matchAll(/build 2, worker (\d+)/g)].map((m) => Number(m[1]));
+  await waitUntil(
+    () => {
+      const now = childrenOf(server.pid!);
+      return now.filter((pid) => oldWorkers.includes(pid)).length <= 1;
+    },
+    20_000,
+    'the idle old workers gone',
+  );
+  t.match(stderr, /reloading: 3 new workers from .*enc_server; the old ones finish their jobs and exit/, 'the reload is logged');
+
+  // The old worker that holds the job in flight is still there until the job ends.
+  inFlight.socket.end(Buffer.concat([frame(FrameType.KEY, key.slice(1000)), frame(FrameType.END)]));
+  await inFlight.closed;
+  const { frames } = await inFlight.frames();
+  t.equal(resultText({ frames } as never), model('encrypt', text, key), 'the job in flight across the reload finished, correct');
+  t.equal(frames.at(-1)?.type, FrameType.DONE, 'with DONE');
+
+  await waitUntil(() => childrenOf(server.pid!).every((pid) => buildTwo().includes(pid)), 20_000, 'only build 2 workers left').catch((err) => {
+    t.fail((err as Error).message, { children: childrenOf(server.pid!), oldWorkers, buildTwo: buildTwo(), stderr: stderr.split('\n').filter((l) => !/ ok$/.test(l)).slice(-15) });
+  });
+  const servedAtSwitch = served;
+  await waitUntil(() => served >= servedAtSwitch + 50, 20_000, 'jobs served after the reload');
+  running = false;
+  await Promise.all(stream);
+
+  t.same(failures, [], `no client failed: ${served} jobs, ${servedBefore} before the reload`);
+  const children = childrenOf(server.pid!);
+  t.ok(children.length === 3 && children.every((pid) => buildTwo().includes(pid)), 'the workers now are three of build 2: the later jobs were theirs', { children, buildTwo: buildTwo() });
+  t.equal(server.exitCode, null, 'the server itself never stopped');
+
+  server.kill('SIGTERM');
+  const [, signal] = await exited;
+  t.equal(signal, 'SIGTERM', 'and it still stops as it should');
+});
