@@ -118,6 +118,22 @@ t.test('1000 silent connections; a real client is served, and the worker holds n
   t.ok(busy >= 1000 - 256, `${busy} of them were shed`);
 });
 
+t.test('out of descriptors (ulimit -n 128): 400 silent connections get a place or BUSY, never a silent close; a real client is served; a log line or two, not hundreds', async (t) => {
+  const limit = 128;
+  const server = await startServer('enc_server', ['--workers', '1'], LONG, { under: ['prlimit', `--nofile=${limit}:${limit}`, '--'] });
+  t.teardown(() => server.stop());
+  const list = await attackers(t, server, 400, Buffer.alloc(0));
+  await realClient(t, server, 'out of descriptors');
+  // Whatever was closed has had its frame by now: BUSY goes out before the close.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const closed = list.filter((c) => c.socket.destroyed || c.socket.readableEnded);
+  const silent = closed.filter((c) => c.bytes().length === 0).length;
+  t.ok(closed.length >= 400 - limit, `${closed.length} of the 400 were turned away: more than the descriptors allow could be held`);
+  t.equal(silent, 0, 'every connection turned away was told BUSY first: none closed without a frame');
+  const lines = server.stderr().split('\n').filter(Boolean).length;
+  t.ok(lines <= 5, `${lines} log lines for the flood (one per burst, with a count)`);
+});
+
 t.test('BUSY beyond the caps: a worker running its most jobs, all fast and young, refuses the next', async (t) => {
   const server = await startServer('enc_server', ['--workers', '1', '--jobs', '2', '--connections', '8'], LONG);
   t.teardown(() => server.stop());

@@ -76,11 +76,12 @@ export async function startServer(
   name: string,
   args: string[] = [],
   env: NodeJS.ProcessEnv = {},
-  at: { host?: string; port?: number } = {},
+  at: { host?: string; port?: number; /** a command the server runs under, e.g. prlimit */ under?: string[] } = {},
 ): Promise<Server> {
   const port = at.port ?? (await freePort());
   const host = at.host ?? '127.0.0.1';
-  const child = spawn(bin(name), [String(port), ...(at.host ? ['--host', at.host] : []), ...args], {
+  const [command, ...rest] = [...(at.under ?? []), bin(name), String(port), ...(at.host ? ['--host', at.host] : []), ...args];
+  const child = spawn(command, rest, {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, ...env },
   });
