@@ -26,7 +26,10 @@ export type Log = (line: string) => void;
 
 /** Writes `PROGRAM: line` to stderr; a line under PIPE_BUF bytes reaches a pipe whole, whichever process writes it. */
 export function stderrLog(program: string): Log {
-  return (line) => void process.stderr.write(`${program}: ${line}\n`);
+  // Node opens its stderr stream (a descriptor for a pipe) on first use: opened here, at
+  // start, a process's descriptor count does not step up at its first log line.
+  const stderr = process.stderr;
+  return (line) => void stderr.write(`${program}: ${line}\n`);
 }
 
 /**
