@@ -19,6 +19,7 @@ import {
   rawRoundTrip,
   serverFootprint,
   tempDir,
+  waitForSettledPool,
   waitUntil,
 } from './helpers/wire.js';
 
@@ -131,6 +132,7 @@ t.test('a rejected connection frees its descriptor as soon as the client has clo
   t.teardown(() => server.stop());
   const pid = server.child.pid!;
   await rawRoundTrip(server.port);
+  await waitForSettledPool(pid, 5);
   const workerFds = (): number => serverFootprint(pid).workerFds;
   const base = workerFds();
   const mainBase = fdCount(pid);

@@ -4,7 +4,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:net';
@@ -221,6 +221,43 @@ export function processState(pid: number): string | null {
 /** Open file descriptors of a process. */
 export function fdCount(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+function socketLinks(pid: number): Set<string> {
+  const links = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const link = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      if (link.startsWith('socket:')) links.add(link);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return links;
+}
+
+/**
+ * Waits until a server's pool is whole and quiet: `workers` workers, each holding the
+ * listening socket the main process made (a worker that has not got it yet gains a
+ * descriptor later), and their descriptor count unchanged over a few polls (a new Node
+ * line opens and closes files of its own at start). Counts taken before that drift.
+ */
+export async function waitForSettledPool(pid: number, workers: number, timeoutMs = 30_000): Promise<void> {
+  let last = -1;
+  let steady = 0;
+  await waitUntil(
+    () => {
+      const children = childrenOf(pid);
+      const main = socketLinks(pid);
+      const listening = children.length === workers && children.every((w) => [...socketLinks(w)].some((link) => main.has(link)));
+      const fds = serverFootprint(pid).workerFds;
+      steady = listening && fds === last ? steady + 1 : 0;
+      last = fds;
+      return steady >= 4;
+    },
+    timeoutMs,
+    `${workers} workers listening, their descriptors steady`,
+  );
 }
 
 /** Resident memory of a process, in KiB. */
