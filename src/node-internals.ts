@@ -18,6 +18,53 @@ export function collectYoungGarbage(): void {
   gc({ type: 'minor', execution: 'sync' });
 }
 
+/** What `onread` calls with the number of bytes read into its buffer; a socket read this way emits no 'data'. */
+export type ReadCallback = (bytes: number) => unknown;
+
+interface OnreadKeys {
+  buffer: symbol;
+  callback: symbol;
+}
+let onreadKeys: OnreadKeys | null | undefined;
+
+/**
+ * lib/net.js keeps a socket's `onread` buffer and callback under private symbols, found
+ * here on a probe socket made with a known pair; null when they are not there.
+ */
+function findOnreadKeys(): OnreadKeys | null {
+  const buffer = Buffer.alloc(1);
+  const callback = (): boolean => true;
+  const probe = new net.Socket({ onread: { buffer, callback } } as net.SocketConstructorOpts);
+  const own = probe as unknown as Record<symbol, unknown>;
+  const symbols = Object.getOwnPropertySymbols(probe);
+  const bufferKey = symbols.find((key) => own[key] === buffer);
+  const callbackKey = symbols.find((key) => own[key] === callback);
+  probe.destroy();
+  return bufferKey && callbackKey ? { buffer: bufferKey, callback: callbackKey } : null;
+}
+
+/**
+ * What net.connect's `onread` option does, for a socket Node made itself (an accepted
+ * one, which takes no such option): from the next read on, the bytes go into `buffer`,
+ * the same every time, and `callback` gets their count, instead of a new buffer per read
+ * pushed as 'data'. False, and nothing changed, where this Node does not allow it.
+ * Pause and resume the socket to stop and restart reading; never return false from the
+ * callback (that stops reading in a way resume() does not undo).
+ */
+export function readIntoBuffer(socket: net.Socket, buffer: Buffer, callback: ReadCallback): boolean {
+  onreadKeys ??= findOnreadKeys();
+  const handle = (socket as unknown as { _handle?: { useUserBuffer?: (buf: Uint8Array) => void } })._handle;
+  if (!onreadKeys || typeof handle?.useUserBuffer !== 'function') return false;
+  const own = socket as unknown as Record<symbol, unknown>;
+  own[onreadKeys.buffer] = buffer;
+  own[onreadKeys.callback] = (bytes: number): boolean => {
+    callback(bytes);
+    return true;
+  };
+  handle.useUserBuffer(buffer);
+  return true;
+}
+
 /** A bound socket's handle (Node's internal TCP wrap), to send to workers with child.send(message, handle). */
 export interface ListenHandle {
   close(): void;

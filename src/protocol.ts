@@ -125,6 +125,8 @@ export const MAX_CONNECTIONS_PER_WORKER = 16_384;
  * and reading nothing took it from 44 to 133 MiB RSS, 5.5 MiB a job.
  */
 export const JOB_MEMORY_BOUND = 6 << 20;
+/** A job reads its socket into one buffer of this size, reused for every read (plain TCP). */
+export const JOB_READ_BUFFER = 1 << 20;
 /** Worst-case bytes a connection holds before its job starts: one socket read. */
 export const CONNECTION_MEMORY_BOUND = 64 << 10;
 /** Descriptors a worker keeps out of its connection cap (IPC, stdio, the listener, answers in flight). */

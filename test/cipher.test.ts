@@ -7,6 +7,7 @@ import { CIPHER_WINDOW, ErrorCode, FrameType, errorFrame, type Frame } from '../
 import { REGION } from '../src/simd/kernels.js';
 import { GATHER_SIZE } from '../src/streams/byte-queue.js';
 import { Cipher } from '../src/streams/cipher.js';
+import { CipherCore } from '../src/streams/cipher-core.js';
 import {
   ABC,
   chunkSizes,
@@ -95,9 +96,41 @@ function expected(direction: Direction, frames: readonly Frame[], window: number
   return { result: matched(), end: { type: 'DONE' } };
 }
 
-/** Runs a cipher over the frames and splits its output into the RESULT bytes and the last frame. */
+/**
+ * Runs a cipher over the frames and splits its output into the RESULT bytes and the last
+ * frame. Every run is made twice: through the Transform, and as the server's job drives
+ * CipherCore, which must come out the same.
+ */
 async function cipher(direction: Direction, frames: readonly Frame[], window = CIPHER_WINDOW, end = true, overwrite = false) {
+  // First: with `overwrite` the Transform writes over the caller's payloads; asServed copies them.
+  const served = asServed(direction, frames, window, end);
   const out = await run<Frame>(new Cipher(direction, window, overwrite), frames, end);
+  assert.deepEqual(served.map(summary), out.map(summary), 'the server\'s way (borrowed payloads) gives the same frames');
+  return resultAndLast(out);
+}
+
+const summary = (frame: Frame): string => `${frame.type}:${frame.payload.toString('latin1')}`;
+
+/**
+ * The server's way (src/server/job.ts): each TEXT and KEY payload is a view of a read
+ * buffer, written over with the result and then read into again, which this scribbles
+ * over (0xff, not a symbol) as soon as take() returns. The waiting bytes must be the
+ * cipher's own copy, and each output frame is read before the next take.
+ */
+function asServed(direction: Direction, frames: readonly Frame[], window: number, end: boolean): Frame[] {
+  const out: Frame[] = [];
+  const core = new CipherCore(direction, (f) => f && out.push({ type: f.type, payload: Buffer.from(f.payload) }), window, { overwrite: true, borrowed: true });
+  for (const frame of frames) {
+    const borrowed = frame.type === FrameType.TEXT || frame.type === FrameType.KEY;
+    const payload = borrowed ? Buffer.from(frame.payload) : frame.payload;
+    core.take({ type: frame.type, payload });
+    if (borrowed) payload.fill(0xff);
+  }
+  if (end) core.finish();
+  return out;
+}
+
+function resultAndLast(out: Frame[]) {
   assert.ok(out.length > 0, 'the cipher emitted nothing at all');
   const last = out[out.length - 1];
   const body = out.slice(0, -1);

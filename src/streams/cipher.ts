@@ -1,183 +1,49 @@
-// Transform: TEXT and KEY frames in, one RESULT frame out per frame that matches waiting bytes; END → DONE.
+// Transform: CipherCore as a stream of frames, for callers that pipe.
 import { Transform, type TransformCallback } from 'node:stream';
-import { cipherTable, describeByte, SIMD_FROM, VALUE, type Direction } from '../alphabet.js';
-import { getKernels, REGION } from '../simd/kernels.js';
-import { CIPHER_WINDOW, ErrorCode, FrameType, errorFrame, type Frame } from '../protocol.js';
-import { plural, textOf } from '../words.js';
-import { ByteQueue } from './byte-queue.js';
-
-const tables: Partial<Record<Direction, Uint8Array>> = {};
+import type { Direction } from '../alphabet.js';
+import { CIPHER_WINDOW, type Frame } from '../protocol.js';
+import { CipherCore, type CipherOptions } from './cipher-core.js';
 
 /**
  * Frame boundaries mean nothing here: text and key are two byte streams, and symbol i
- * of the output is made as soon as byte i of both has arrived. The bytes that wait for
- * a partner are one stream's lead over the other, bounded by `window`.
- *
- * A fault (a bad byte, a missing key, a frame out of place) is answered with an ERROR
- * frame and the end of the output; the faults it receives from upstream pass through
- * the same way. Input after that is dropped.
+ * of the output is made as soon as byte i of both has arrived (see CipherCore). The
+ * input ending before END is a fault like any other.
  */
 export class Cipher extends Transform {
-  readonly window: number;
-  readonly direction: Direction;
-  /** Symbols sent so far. */
-  symbols = 0;
-  /** The ERROR frame that ended this job, if one did. */
-  fault: Frame | null = null;
-  /** True once END was met and every symbol sent. */
-  completed = false;
+  readonly core: CipherCore;
 
-  private readonly _table: Uint8Array;
-  /** Bytes of whichever stream is ahead, waiting for the other; oldest first. */
-  private readonly _waiting = new ByteQueue();
-  private _waitingType: number = FrameType.TEXT;
-
-  /**
-   * `overwrite`: write the result over the incoming payloads instead of new buffers, for
-   * a caller whose payloads are nobody else's (a server's socket reads): no allocation.
-   */
-  constructor(
-    direction: Direction,
-    window = CIPHER_WINDOW,
-    private readonly _overwrite = false,
-  ) {
+  constructor(direction: Direction, window = CIPHER_WINDOW, overwrite = false, options: Omit<CipherOptions, 'overwrite'> = {}) {
     super({ objectMode: true, highWaterMark: 4 });
-    this.window = window;
-    this.direction = direction;
-    this._table = tables[direction] ??= cipherTable(direction);
+    this.core = new CipherCore(direction, (frame) => this.push(frame), window, { ...options, overwrite });
   }
 
-  /** Pieces held waiting for a partner: bounded by the bytes waiting, however they were cut. */
+  get window(): number {
+    return this.core.window;
+  }
+
+  get symbols(): number {
+    return this.core.symbols;
+  }
+
+  get fault(): Frame | null {
+    return this.core.fault;
+  }
+
+  get completed(): boolean {
+    return this.core.completed;
+  }
+
   get waitingPieces(): number {
-    return this._waiting.pieces;
+    return this.core.waitingPieces;
   }
 
   override _transform(frame: Frame, _encoding: BufferEncoding, done: TransformCallback): void {
-    if (this.fault || this.completed) return done();
-    switch (frame.type) {
-      case FrameType.TEXT:
-      case FrameType.KEY:
-        this._take(frame.type, frame.payload);
-        break;
-      case FrameType.END:
-        this._end();
-        break;
-      case FrameType.ERROR:
-        this._stop(frame);
-        break;
-      default:
-        this._stop(errorFrame(ErrorCode.PROTOCOL, `unexpected frame of type ${frame.type}`));
-    }
+    this.core.take(frame);
     done();
   }
 
   override _flush(done: TransformCallback): void {
-    if (!this.fault && !this.completed) {
-      this._stop(errorFrame(ErrorCode.PROTOCOL, 'the connection ended before the END frame'));
-    }
+    this.core.finish();
     done();
-  }
-
-  /**
-   * Matches an incoming piece against the other stream's waiting bytes, however many
-   * pieces they came in, and sends the symbols as ONE result; the rest of the piece waits.
-   */
-  private _take(type: number, bytes: Buffer): void {
-    const waiting = this._waiting;
-    if (waiting.bytes > 0 && this._waitingType !== type) {
-      const matched = Math.min(bytes.length, waiting.bytes);
-      const out = this._overwrite ? bytes.subarray(0, matched) : Buffer.allocUnsafe(matched);
-      for (let done = 0; done < matched; ) {
-        const head = waiting.front();
-        const n = Math.min(head.length, matched - done);
-        const part = bytes.subarray(done, done + n);
-        const text = type === FrameType.TEXT ? part : head.subarray(0, n);
-        const key = type === FrameType.TEXT ? head.subarray(0, n) : part;
-        const bad = this._cipher(text, key, out, done);
-        if (bad >= 0) {
-          if (done > 0) this._send(out.subarray(0, done));
-          this._badByte(text, key, bad);
-          return;
-        }
-        waiting.take(n);
-        done += n;
-      }
-      this._send(out);
-      if (matched === bytes.length) return;
-      bytes = bytes.subarray(matched);
-    }
-    this._waitingType = type;
-    waiting.push(bytes);
-    if (waiting.bytes > this.window) {
-      const ahead = type === FrameType.TEXT ? 'text' : 'key';
-      this._stop(errorFrame(ErrorCode.KEY_LAG, `the ${ahead} ran more than ${this.window} bytes ahead`));
-    }
-  }
-
-  private _send(symbols: Buffer): void {
-    this.symbols += symbols.length;
-    this.push({ type: FrameType.RESULT, payload: symbols } satisfies Frame);
-  }
-
-  /** Stops with BAD_TEXT or BAD_KEY for pair `bad` of text and key, which follow the symbols sent. */
-  private _badByte(text: Buffer, key: Buffer, bad: number): void {
-    const textBad = VALUE[text[bad]] < 0;
-    const byte = textBad ? text[bad] : key[bad];
-    this._stop(
-      errorFrame(
-        textBad ? ErrorCode.BAD_TEXT : ErrorCode.BAD_KEY,
-        `bad character ${describeByte(byte)} in the ${textBad ? 'text' : 'key'} at symbol ${this.symbols + bad + 1}`,
-      ),
-    );
-  }
-
-  /**
-   * Writes the cipher of text and key to out[at...]; returns the index of the first pair
-   * with a bad byte, or -1. `out` may be the memory of `text` or `key` itself: neither
-   * path writes a pair's output before that pair is read and checked, so a bad byte is
-   * still there to be named.
-   */
-  private _cipher(text: Buffer, key: Buffer, out: Buffer, at: number): number {
-    const n = text.length;
-    const kernels = n >= SIMD_FROM ? getKernels() : null;
-    if (!kernels) {
-      const table = this._table;
-      for (let i = 0; i < n; i++) {
-        const symbol = table[(text[i] << 8) | key[i]];
-        if (symbol === 0) return i;
-        out[at + i] = symbol;
-      }
-      return -1;
-    }
-    const { memory, a, b } = kernels;
-    const kernel = this.direction === 'encrypt' ? kernels.encrypt : kernels.decrypt;
-    for (let from = 0; from < n; from += REGION) {
-      const len = Math.min(REGION, n - from);
-      memory.set(text.subarray(from, from + len), a);
-      memory.set(key.subarray(from, from + len), b);
-      const bad = kernel(a, b, kernels.out, len);
-      if (bad >= 0) return from + bad;
-      memory.copy(out, at + from, kernels.out, kernels.out + len);
-    }
-    return -1;
-  }
-
-  private _end(): void {
-    if (this._waiting.bytes > 0 && this._waitingType === FrameType.TEXT) {
-      const total = this.symbols + this._waiting.bytes;
-      this._stop(errorFrame(ErrorCode.KEY_SHORT, `the key is too short: ${plural(this.symbols, 'symbol')} for ${textOf(total)}`));
-      return;
-    }
-    this._waiting.clear();
-    this.completed = true;
-    this.push({ type: FrameType.DONE, payload: Buffer.alloc(0) } satisfies Frame);
-    this.push(null);
-  }
-
-  private _stop(fault: Frame): void {
-    this.fault = fault;
-    this._waiting.clear();
-    this.push(fault);
-    this.push(null);
   }
 }
