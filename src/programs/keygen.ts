@@ -1,7 +1,6 @@
 // keygen: writes KEYLENGTH random alphabet symbols and a newline to stdout.
-import { pipeline } from 'node:stream';
 import { EXIT_OK, fail, guard, outputError, parseCommandLine, UserError } from '../cli.js';
-import { RandomSymbols } from '../streams/random-symbols.js';
+import { RandomSymbols, writeRandomSymbols } from '../streams/random-symbols.js';
 import { VERSION } from '../version.js';
 
 const program = 'keygen';
@@ -27,7 +26,7 @@ const length = Number(positionals[0]);
 if (!Number.isSafeInteger(length)) {
   fail(program, new UserError(`key length ${positionals[0]} is too large: the largest is ${Number.MAX_SAFE_INTEGER}`));
 }
-pipeline(new RandomSymbols(length), process.stdout, (err) => {
+writeRandomSymbols(new RandomSymbols(length), process.stdout, (err) => {
   if (err && (err as NodeJS.ErrnoException).code !== 'EPIPE') fail(program, outputError(err));
   process.exitCode = EXIT_OK;
 });

@@ -1,8 +1,6 @@
-// Readable: a given number of uniformly random alphabet symbols from node:crypto, then a newline.
+// A given number of uniformly random alphabet symbols from node:crypto, then a newline, drawn into buffers the caller reuses.
 import { randomFillSync } from 'node:crypto';
-import { Readable } from 'node:stream';
 import { ALPHABET, NEWLINE, SYMBOLS } from '../alphabet.js';
-import { collectYoungGarbage } from '../node-internals.js';
 import { getKernels, REGION, type Kernels } from '../simd/kernels.js';
 
 /** 243 = 9 × 27 is the largest multiple of 27 a byte can hold; bytes from 243 up are drawn again. */
@@ -17,18 +15,17 @@ const SYMBOL_OF_BYTE = (() => {
 })();
 
 /** Symbols per chunk written: large, so that the cost per chunk is nothing. */
-const CHUNK = 1 << 20;
+export const CHUNK = 1 << 20;
 const RANDOM_BYTES = 64 * 1024;
-/** Chunks between two young-generation collections. */
-const COLLECT_EVERY = 8;
+/** Chunks in flight at once in writeRandomSymbols: each is filled again once its write is done. */
+const CHUNKS = 4;
 
 /** Fills buf[offset, offset + size) with random bytes, as node:crypto's randomFillSync does. */
 export type RandomSource = (buf: Uint8Array, offset: number, size: number) => unknown;
 
-export class RandomSymbols extends Readable {
+export class RandomSymbols {
   private _left: number;
   private _newlineSent = false;
-  private _chunks = 0;
   /** Random bytes for the plain loop, where there is no SIMD. */
   private readonly _random = Buffer.allocUnsafe(RANDOM_BYTES);
   /** Bytes of _random not yet used. */
@@ -39,26 +36,31 @@ export class RandomSymbols extends Readable {
     count: number,
     readonly source: RandomSource = randomFillSync,
   ) {
-    super({ highWaterMark: CHUNK });
     this._left = count;
   }
 
-  override _read(): void {
+  /**
+   * The next symbols, drawn into the start of `into` (at most its length; the newline
+   * after the last symbol where there is room, else alone next time), as a view of it;
+   * null once everything, newline included, has been given.
+   */
+  next(into: Buffer): Buffer | null {
     if (this._left === 0) {
-      if (!this._newlineSent) this.push(Buffer.of(NEWLINE));
+      if (this._newlineSent) return null;
       this._newlineSent = true;
-      this.push(null);
-      return;
+      into[0] = NEWLINE;
+      return into.subarray(0, 1);
     }
-    const n = Math.min(CHUNK, this._left);
-    const out = Buffer.allocUnsafe(n);
+    const n = Math.min(into.length, this._left);
+    const out = into.subarray(0, n);
     const kernels = getKernels();
     if (kernels) this._fillSimd(out, kernels);
     else this._fill(out);
     this._left -= n;
-    // Each chunk is dead once written; freed young, they do not pile up (see MemoryKeeper).
-    if (++this._chunks % COLLECT_EVERY === 0) collectYoungGarbage();
-    this.push(out);
+    if (this._left > 0 || n === into.length) return out;
+    this._newlineSent = true;
+    into[n] = NEWLINE;
+    return into.subarray(0, n + 1);
   }
 
   /**
@@ -100,4 +102,38 @@ export class RandomSymbols extends Readable {
     }
     this._randomAt = at;
   }
+}
+
+/**
+ * Writes every symbol and the newline to `out`, through CHUNKS buffers of CHUNK bytes
+ * that are drawn into again as soon as their writes are done: the memory is the same few
+ * MiB from start to end, and nothing is left to collect. `done` once `out` has taken the
+ * last byte, or with the first error.
+ */
+export function writeRandomSymbols(symbols: RandomSymbols, out: NodeJS.WritableStream, done: (err: Error | null) => void): void {
+  const free: Buffer[] = [];
+  let made = 0;
+  let failed = false;
+  let ended = false;
+  const pump = (): void => {
+    while (!ended) {
+      const buffer = free.pop() ?? (made < CHUNKS ? (made++, Buffer.allocUnsafe(CHUNK)) : null);
+      if (!buffer) return; // every buffer is out: the next write done calls again
+      const chunk = symbols.next(buffer);
+      if (!chunk) {
+        ended = true;
+        return void out.end(() => failed || done(null));
+      }
+      out.write(chunk, (err) => {
+        if (failed) return;
+        if (err) {
+          failed = true;
+          return done(err);
+        }
+        free.push(buffer);
+        if (free.length === 1) pump();
+      });
+    }
+  };
+  pump();
 }
