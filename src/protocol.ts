@@ -148,6 +148,12 @@ export interface Frame {
   payload: Buffer;
   /** Gives the payload's memory back to its pool once it has been written out. */
   release?: () => void;
+  /**
+   * The whole frame, header then payload, in one buffer, when the payload was read in
+   * behind room for its header: it goes out as one write (over TLS, one buffer is
+   * encrypted where it is; two would first be copied together).
+   */
+  wire?: Buffer;
 }
 
 /** An ERROR frame; a message too long for a control frame is cut at a character boundary. */

@@ -1,12 +1,20 @@
 // The TLS options of servers and clients: their command-line definitions, and the PEM files they name, loaded and checked before anything connects.
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createSecureContext, type SecureContextOptions } from 'node:tls';
+import { createSecureContext, DEFAULT_CIPHERS, type SecureContextOptions } from 'node:tls';
 import { reason, UserError, type CommandLine } from './cli.js';
 import { splitPem } from './server/client-certificate.js';
 
 /** The oldest TLS either side speaks. */
 export const TLS_MIN_VERSION = 'TLSv1.2';
+
+/**
+ * The server's preference: AES-128-GCM first. Node's default puts AES-256-GCM first,
+ * which costs some 1.6 times the CPU per byte here (AES-NI: about 4.4 against 2.7 GB/s a
+ * core), and a job's every byte crosses TLS three times on each side; 128-bit AES is a
+ * suite TLS 1.3 requires of everyone. The rest is Node's default list, in its order.
+ */
+const SERVER_CIPHERS = `TLS_AES_128_GCM_SHA256:${DEFAULT_CIPHERS.split(':').filter((suite) => suite !== 'TLS_AES_128_GCM_SHA256').join(':')}`;
 
 type Options = CommandLine['options'];
 type Values = Record<string, string | boolean | undefined>;
@@ -48,7 +56,7 @@ export function serverTls(values: Values): ServerTls | null {
     return null;
   }
   const { cert, key } = loadPair(certPath, keyPath);
-  const context: SecureContextOptions = { cert, key, minVersion: TLS_MIN_VERSION };
+  const context: SecureContextOptions = { cert, key, minVersion: TLS_MIN_VERSION, ciphers: SERVER_CIPHERS, honorCipherOrder: true };
   if (caPath !== undefined) context.ca = loadCertificate('client CA', caPath);
   check(context, certPath!);
   const clientCas = context.ca ? splitPem(context.ca.toString()).map((pem) => new X509Certificate(pem)) : null;

@@ -39,7 +39,11 @@ class SlowSink extends Writable {
   }
 }
 
-async function readAll(payload: Buffer, frameSize: number, readBuffer: number, slow: boolean) {
+/**
+ * `viaData`: the socket is read from its 'data' events (as a TLS socket is), which the
+ * reader gathers into its buffer: what the sink holds must not change under it either.
+ */
+async function readAll(payload: Buffer, frameSize: number, readBuffer: number, slow: boolean, viaData = false) {
   const frames: Buffer[] = [];
   for (let at = 0; at < payload.length; at += frameSize) {
     frames.push(encodeFrame({ type: FrameType.RESULT, payload: payload.subarray(at, at + frameSize) }));
@@ -49,7 +53,7 @@ async function readAll(payload: Buffer, frameSize: number, readBuffer: number, s
   try {
     const sink = new SlowSink(slow);
     const reader = new FrameReader(sink, { partial: true }, readBuffer);
-    const socket = connect({ port: server.port, host: '127.0.0.1', onread: reader.onread });
+    const socket = connect({ port: server.port, host: '127.0.0.1', ...(viaData ? {} : { onread: reader.onread }) });
     const err = await new Promise<Error | null>((resolve) => reader.attach(socket, resolve));
     return { err, sink };
   } finally {
@@ -59,14 +63,19 @@ async function readAll(payload: Buffer, frameSize: number, readBuffer: number, s
 
 t.test('a sink that holds frames: the reader waits, and no payload changes under it', async (t) => {
   const payload = seededSymbols(7, 300_000);
-  for (const [frameSize, readBuffer] of [
-    [1000, 64],
-    [65536, 4096],
-    [7, 100],
-  ]) {
-    const { err, sink } = await readAll(payload, frameSize, readBuffer, true);
-    t.equal(err, null, `frames of ${frameSize}, reads of ${readBuffer}: the sink finished`);
-    t.equal(sink.changed, 0, `frames of ${frameSize}, reads of ${readBuffer}: no payload changed while the sink held it`);
+  for (const [frameSize, readBuffer, viaData] of [
+    [1000, 64, false],
+    [65536, 4096, false],
+    [7, 100, false],
+    [1000, 64, true],
+    [65536, 4096, true],
+    [7, 100, true],
+    [65536, 1 << 20, true],
+  ] as const) {
+    const how = `frames of ${frameSize}, ${viaData ? "'data' gathered in" : 'reads of'} ${readBuffer}`;
+    const { err, sink } = await readAll(payload, frameSize, readBuffer, true, viaData);
+    t.equal(err, null, `${how}: the sink finished`);
+    t.equal(sink.changed, 0, `${how}: no payload changed while the sink held it`);
     assert.ok(Buffer.concat(sink.results).equals(payload), 'every byte, in order');
     t.equal(sink.types[sink.types.length - 1], FrameType.DONE, 'DONE last');
   }
@@ -74,9 +83,11 @@ t.test('a sink that holds frames: the reader waits, and no payload changes under
 
 t.test('a sink that takes frames at once gets them all', async (t) => {
   const payload = seededSymbols(9, 300_000);
-  const { err, sink } = await readAll(payload, 5000, 4096, false);
-  t.equal(err, null);
-  t.ok(Buffer.concat(sink.results).equals(payload), 'every byte, in order');
+  for (const viaData of [false, true]) {
+    const { err, sink } = await readAll(payload, 5000, 4096, false, viaData);
+    t.equal(err, null);
+    t.ok(Buffer.concat(sink.results).equals(payload), `every byte, in order${viaData ? ", from 'data'" : ''}`);
+  }
 });
 
 t.test('a connection that closes inside a frame: an ERROR frame for the sink, then the end', async (t) => {

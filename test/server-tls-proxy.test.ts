@@ -67,6 +67,11 @@ t.test('servers with TLS and the PROXY protocol', async (t) => {
       t.equal(result.code, 0, `a round trip over TLS ${host.join(' ')}`, { stderr: result.stderr });
       t.equal(result.stdout.toString('latin1'), want, 'the right ciphertext');
     }
+    // A client offering Node's default order (AES-256-GCM first) gets the server's choice.
+    const secure = tls.connect({ port: server.port, host: '127.0.0.1', ca, servername: 'localhost' });
+    await once(secure, 'secureConnect');
+    t.equal(secure.getCipher().name, 'TLS_AES_128_GCM_SHA256', 'the server prefers AES-128-GCM, the cheaper suite');
+    secure.destroy();
     oneLine(t, await client(server.port), 'enc_client', 2, /the server requires TLS \(use --tls/, 'a plain client');
     await waitUntil(() => /refused: a plain connection to a TLS server/.test(server.stderr()), 5000, 'the refusal is logged');
     oneLine(t, await client(plainServer.port, '--tls-ca', certs.ca), 'enc_client', 2, /the server does not speak TLS/, 'a TLS client at a plain server');

@@ -94,8 +94,10 @@ export class Job {
     socket.cork();
     this.parser.write(bytes);
     socket.uncork();
-    // The socket did not take it all at once: the next read must not overwrite what waits.
-    if (socket.writableLength > 0 && !this.paused) {
+    // A read buffer of ours must not be read into while a write waits on it; reads into
+    // buffers of their own (TLS) may run ahead of the writes by one read buffer's worth.
+    const waiting = socket.writableLength > (this.readBuffer ? 0 : JOB_READ_BUFFER);
+    if (waiting && !this.paused) {
       this.paused = true;
       socket.pause();
     }

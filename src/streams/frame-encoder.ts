@@ -19,7 +19,8 @@ export function frameHeader(frame: Frame): Buffer {
   return header;
 }
 
-function writeHeader(out: Buffer, frame: Frame): void {
+/** Writes the frame's header at the start of `out`. */
+export function writeHeader(out: Buffer, frame: Frame): void {
   out[0] = frame.type;
   out.writeUInt32BE(frame.payload.length, 1);
 }

@@ -15,8 +15,10 @@ export const READ_BUFFER = 1 << 20;
  * each frame at once, as ResultSink does with a synchronous stdout, never pauses it.
  *
  * Pass `onread` to net.connect or new Socket, then `attach` the socket. A socket that
- * cannot read into a buffer of ours (a TLS socket) is read from its 'data' events instead,
- * paused the same way.
+ * cannot read into a buffer of ours (a TLS socket) is read from its 'data' events instead:
+ * they come a TLS record (16 KiB at most) at a time, so they are gathered into the same
+ * buffer and parsed together once the loop turns (or the buffer is full), which makes a
+ * few large writes to the sink out of many small ones; reading pauses the same way.
  */
 export class FrameReader {
   readonly onread: { buffer: Buffer; callback: (bytes: number, buffer: Uint8Array) => boolean };
@@ -25,6 +27,9 @@ export class FrameReader {
   private _pending = 0;
   private _socket: Socket | null = null;
   private _paused = false;
+  /** Bytes of 'data' gathered at the start of the buffer, not parsed yet. */
+  private _gathered = 0;
+  private _parseScheduled = false;
   /** The first bytes the socket gave (up to two), to tell what kind of peer answered. */
   opening: Buffer | null = null;
 
@@ -52,19 +57,23 @@ export class FrameReader {
     let ended = false;
     socket.once('end', () => {
       ended = true;
+      this._parseGathered();
       this._parser.end();
       this._sink.end();
     });
-    socket.once('error', settle);
+    // What came before a failure is written out before the failure is judged.
+    socket.once('error', (err) => {
+      this._parseGathered();
+      settle(err);
+    });
     socket.once('close', () => {
+      this._parseGathered();
       if (!ended) settle(new Error('the connection closed before the result was complete'));
     });
     this._sink.once('error', settle);
     this._sink.once('finish', () => settle(null));
     // Never emitted for a socket read through `onread`.
-    socket.on('data', (chunk: Buffer) => {
-      if (!this._parse(chunk)) socket.pause();
-    });
+    socket.on('data', (chunk: Buffer) => this._gather(chunk));
   }
 
   /** Set once the frames were malformed or cut short (see FrameParser). */
@@ -75,6 +84,32 @@ export class FrameReader {
   /** The fault was the input ending inside a frame (a broken connection), not a bad frame. */
   get cutShort(): boolean {
     return this._parser.cutShort;
+  }
+
+  /** A 'data' chunk joins the gathered bytes; they are parsed when the loop turns, or now when it does not fit. */
+  private _gather(chunk: Buffer): void {
+    const buffer = this.onread.buffer;
+    if (this._gathered + chunk.length > buffer.length) this._parseGathered();
+    // Reading paused: the sink holds the buffer, and the chunk is parsed where it is.
+    if (this._paused || chunk.length > buffer.length) {
+      if (!this._parse(chunk)) this._socket!.pause();
+      return;
+    }
+    chunk.copy(buffer, this._gathered);
+    this._gathered += chunk.length;
+    if (this._parseScheduled) return;
+    this._parseScheduled = true;
+    setImmediate(() => {
+      this._parseScheduled = false;
+      this._parseGathered();
+    });
+  }
+
+  private _parseGathered(): void {
+    if (this._gathered === 0) return;
+    const bytes = this.onread.buffer.subarray(0, this._gathered);
+    this._gathered = 0;
+    if (!this._parse(bytes)) this._socket!.pause();
   }
 
   private _take(bytes: number): boolean {

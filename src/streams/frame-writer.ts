@@ -16,10 +16,15 @@ export class FrameWriter extends Writable {
 
   override _write(frame: Frame, _encoding: BufferEncoding, next: (err?: Error | null) => void): void {
     const socket = this._socket;
-    socket.cork();
-    socket.write(frameHeader(frame));
-    const flowing = socket.write(frame.payload, frame.release);
-    socket.uncork();
+    let flowing: boolean;
+    if (frame.wire) {
+      flowing = socket.write(frame.wire, frame.release);
+    } else {
+      socket.cork();
+      socket.write(frameHeader(frame));
+      flowing = socket.write(frame.payload, frame.release);
+      socket.uncork();
+    }
     if (flowing) next();
     else socket.once('drain', () => next());
   }

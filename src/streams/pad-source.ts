@@ -1,7 +1,8 @@
 // Readable: a client's job as frames — HELLO, then TEXT and KEY read in step, then END.
 import { fstatSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import { CHUNK_SIZE, FrameType, helloFrame, type Frame, type Role } from '../protocol.js';
+import { CHUNK_SIZE, FrameType, HEADER_SIZE, helloFrame, type Frame, type Role } from '../protocol.js';
+import { writeHeader } from './frame-encoder.js';
 import { keyTooShort, readInto, type InputFile } from '../client/input-file.js';
 import { SymbolCheck } from '../client/symbol-check.js';
 import { BufferPool } from '../buffer-pool.js';
@@ -39,8 +40,8 @@ export class PadSource extends Readable {
   private readonly _keyCheck: SymbolCheck | null;
   private _iterator: AsyncIterator<Buffer> | null = null;
   private _pending: Buffer | null = null;
-  /** Text and key chunks read from files; stream chunks come in buffers of their own. */
-  private readonly _pool = new BufferPool(CHUNK_SIZE);
+  /** Text and key chunks read from files, each behind room for its frame's header; stream chunks come in buffers of their own. */
+  private readonly _pool = new BufferPool(HEADER_SIZE + CHUNK_SIZE);
 
   constructor(options: PadSourceOptions) {
     super({ objectMode: true, highWaterMark: 2 });
@@ -72,10 +73,18 @@ export class PadSource extends Readable {
     this.push(this._pooled(FrameType.KEY, key));
   }
 
-  /** A frame whose payload, a view of a pool buffer, goes back to the pool once written. */
+  /** Room for `n` bytes in a pool buffer, behind room for a header. */
+  private _room(n: number): Buffer {
+    return this._pool.take().subarray(HEADER_SIZE, HEADER_SIZE + n);
+  }
+
+  /** A frame whose payload, read in by _room, goes out with its header as one buffer, and back to the pool once written. */
   private _pooled(type: number, payload: Buffer): Frame {
-    const whole = Buffer.from(payload.buffer, payload.byteOffset, this._pool.size);
-    return { type, payload, release: () => this._pool.give(whole) };
+    const whole = Buffer.from(payload.buffer, payload.byteOffset - HEADER_SIZE, this._pool.size);
+    const frame: Frame = { type, payload, release: () => this._pool.give(whole) };
+    writeHeader(whole, frame);
+    frame.wire = whole.subarray(0, HEADER_SIZE + payload.length);
+    return frame;
   }
 
   /** The next chunk of text symbols, or null at the end; never an empty chunk. */
@@ -84,7 +93,7 @@ export class PadSource extends Readable {
     if (symbols !== null) {
       const n = Math.min(CHUNK_SIZE, symbols - this.symbols);
       if (n === 0) return null;
-      const buf = this._pool.take().subarray(0, n);
+      const buf = this._room(n);
       if (readFully(text, buf, this.symbols) < n) throw new Error(`${text.what} '${text.path}' changed while it was read`);
       return buf;
     }
@@ -114,7 +123,7 @@ export class PadSource extends Readable {
   private _readKey(n: number): Buffer {
     const { key, symbols, keyOffset = 0, keyLimit } = this._options;
     if (keyLimit && this.symbols + n > keyLimit.symbols) throw keyLimit.error(this.symbols + n);
-    const buf = this._pool.take().subarray(0, n);
+    const buf = this._room(n);
     const position = key.regular ? keyOffset + this.symbols : null;
     const got = readFully(key, buf, position);
     const keySymbols = this._keyCheck ? this._keyCheck.symbols(buf.subarray(0, got)).length : got;
