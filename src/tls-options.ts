@@ -1,9 +1,10 @@
 // The TLS options of servers and clients: their command-line definitions, and the PEM files they name, loaded and checked before anything connects.
-import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import type { KeyObject, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createSecureContext, DEFAULT_CIPHERS, type SecureContextOptions } from 'node:tls';
+import type { SecureContextOptions } from 'node:tls';
 import { reason, UserError, type CommandLine } from './cli.js';
 import { splitPem } from './server/client-certificate.js';
+import { cryptoModule, tlsModule } from './lazy-modules.js';
 
 /** The oldest TLS either side speaks. */
 export const TLS_MIN_VERSION = 'TLSv1.2';
@@ -14,7 +15,8 @@ export const TLS_MIN_VERSION = 'TLSv1.2';
  * core), and a job's every byte crosses TLS three times on each side; 128-bit AES is a
  * suite TLS 1.3 requires of everyone. The rest is Node's default list, in its order.
  */
-const SERVER_CIPHERS = `TLS_AES_128_GCM_SHA256:${DEFAULT_CIPHERS.split(':').filter((suite) => suite !== 'TLS_AES_128_GCM_SHA256').join(':')}`;
+const serverCiphers = (): string =>
+  `TLS_AES_128_GCM_SHA256:${tlsModule().DEFAULT_CIPHERS.split(':').filter((suite) => suite !== 'TLS_AES_128_GCM_SHA256').join(':')}`;
 
 type Options = CommandLine['options'];
 type Values = Record<string, string | boolean | undefined>;
@@ -56,10 +58,10 @@ export function serverTls(values: Values): ServerTls | null {
     return null;
   }
   const { cert, key } = loadPair(certPath, keyPath);
-  const context: SecureContextOptions = { cert, key, minVersion: TLS_MIN_VERSION, ciphers: SERVER_CIPHERS, honorCipherOrder: true };
+  const context: SecureContextOptions = { cert, key, minVersion: TLS_MIN_VERSION, ciphers: serverCiphers(), honorCipherOrder: true };
   if (caPath !== undefined) context.ca = loadCertificate('client CA', caPath);
   check(context, certPath!);
-  const clientCas = context.ca ? splitPem(context.ca.toString()).map((pem) => new X509Certificate(pem)) : null;
+  const clientCas = context.ca ? splitPem(context.ca.toString()).map((pem) => new (cryptoModule().X509Certificate)(pem)) : null;
   return { context, clientCas };
 }
 
@@ -88,11 +90,11 @@ function loadPair(certPath: string | undefined, keyPath: string | undefined): { 
   }
   let keyObject: KeyObject;
   try {
-    keyObject = createPrivateKey(key);
+    keyObject = cryptoModule().createPrivateKey(key);
   } catch {
     throw new UserError(`key '${keyPath}' is not a private key in PEM form`);
   }
-  if (!new X509Certificate(cert).checkPrivateKey(keyObject)) {
+  if (!new (cryptoModule().X509Certificate)(cert).checkPrivateKey(keyObject)) {
     throw new UserError(`key '${keyPath}' is not the private key of certificate '${certPath}'`);
   }
   return { cert, key };
@@ -102,7 +104,7 @@ function loadPair(certPath: string | undefined, keyPath: string | undefined): { 
 function loadCertificate(what: string, path: string): Buffer {
   const pem = read(what, path);
   try {
-    new X509Certificate(pem);
+    new (cryptoModule().X509Certificate)(pem);
   } catch {
     throw new UserError(`${what} '${path}' is not a certificate in PEM form`);
   }
@@ -120,7 +122,7 @@ function read(what: string, path: string): Buffer {
 /** What the checks above do not catch (an unusable key type, a CA file with junk after its first certificate) OpenSSL does. */
 function check(context: SecureContextOptions, path: string): void {
   try {
-    createSecureContext(context);
+    tlsModule().createSecureContext(context);
   } catch (err) {
     throw new UserError(`cannot use '${path}' for TLS: ${opensslReason(err)}`);
   }

@@ -1,8 +1,8 @@
 // Opens a client's connection to its server, plain or TLS, and says in the project's words what went wrong with TLS.
 import { connect as connectTcp, isIP, type Socket } from 'node:net';
-import * as tls from 'node:tls';
 import { ErrorCode } from '../protocol.js';
 import { TLS_MIN_VERSION, type ClientTls } from '../tls-options.js';
+import { tlsModule } from '../lazy-modules.js';
 
 /**
  * A socket to the server, plain or TLS. `onread` (net.connect's reused read buffer) is
@@ -10,7 +10,7 @@ import { TLS_MIN_VERSION, type ClientTls } from '../tls-options.js';
  */
 export function openConnection(host: string, port: number, options: ClientTls | null, onread?: OnRead): Socket {
   const socket = options
-    ? tls.connect({
+    ? tlsModule().connect({
         host,
         port,
         // A server name is sent, and checked, for host names; an address is checked by itself.
@@ -29,7 +29,7 @@ type OnRead = { buffer: Buffer; callback: (bytes: number, buffer: Uint8Array) =>
 
 /** Node's bundled CAs and, where this Node can list them, the operating system's. */
 function systemCas(): string[] | undefined {
-  const list = (tls as { getCACertificates?: (which: string) => string[] }).getCACertificates;
+  const list = (tlsModule() as { getCACertificates?: (which: string) => string[] }).getCACertificates;
   return list ? [...list('default'), ...list('system')] : undefined;
 }
 

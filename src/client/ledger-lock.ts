@@ -1,8 +1,8 @@
 // An exclusive lock next to a file, safe under concurrency and kill -9: a symlink naming its holder.
-import { randomBytes } from 'node:crypto';
 import { readlinkSync, symlinkSync, unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { UserError } from '../cli.js';
+import { cryptoModule } from '../lazy-modules.js';
 
 /** How long to wait for a lock held by a live process before giving up. */
 export const LOCK_WAIT_MS = 10_000;
@@ -18,7 +18,7 @@ export const LOCK_WAIT_MS = 10_000;
  * leaves a lock that needs a person, and the error then says which file to remove.
  */
 export class FileLock {
-  private readonly _token = `${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;
+  private readonly _token = `${hostname()}:${process.pid}:${cryptoModule().randomBytes(6).toString('hex')}`;
   private readonly _breaker: string;
 
   constructor(

@@ -1,6 +1,6 @@
 // enc_client --no-reuse: naming a key, and choosing and recording in the ledger the key symbols a job may use.
-import { createHash } from 'node:crypto';
 import { UserError } from '../cli.js';
+import { cryptoModule } from '../lazy-modules.js';
 import { plural, textOf } from '../words.js';
 import { countSymbols, keyTooShort, readInto, type InputFile } from './input-file.js';
 import { updateLedger } from './ledger.js';
@@ -24,7 +24,7 @@ export function keyId(key: InputFile): string {
   }
   const first = Buffer.alloc(KEY_ID_SYMBOLS);
   readInto(key, first, 0, KEY_ID_SYMBOLS, 0);
-  return createHash('sha256').update(KEY_ID_DOMAIN).update(first).digest('hex');
+  return cryptoModule().createHash('sha256').update(KEY_ID_DOMAIN).update(first).digest('hex');
 }
 
 /** Symbols [start, end) as people count them: 'symbols 120-155', 'symbol 7'. */

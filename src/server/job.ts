@@ -1,6 +1,5 @@
 // One job on its connection: the socket's reads parsed into frames, the cipher, RESULT frames written back, and how it ended.
 import type { Socket } from 'node:net';
-import { TLSSocket } from 'node:tls';
 import type { Direction } from '../alphabet.js';
 import { BufferPool } from '../buffer-pool.js';
 import { collectYoungGarbage, readIntoBuffer } from '../node-internals.js';
@@ -71,7 +70,7 @@ export class Job {
     this.feed(rest);
     // From the next read on; the socket is flowing, and 'data' brings whatever it holds already.
     const buffer = readBuffers.take();
-    if (!(socket instanceof TLSSocket) && readIntoBuffer(socket, buffer, (bytes) => this.feed(buffer.subarray(0, bytes)))) {
+    if (!(socket as { encrypted?: boolean }).encrypted && readIntoBuffer(socket, buffer, (bytes) => this.feed(buffer.subarray(0, bytes)))) {
       this.readBuffer = buffer;
     } else {
       readBuffers.give(buffer);
