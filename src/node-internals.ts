@@ -1,5 +1,6 @@
 // The only places the project reaches into Node's internals; test/node-internals.test.ts fails on a Node line where one stops working.
 import * as net from 'node:net';
+import { Duplex } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
@@ -62,6 +63,13 @@ export function readIntoBuffer(socket: net.Socket, buffer: Buffer, callback: Rea
     return true;
   };
   handle.useUserBuffer(buffer);
+  // net.Socket's read() and _read() restart the handle whenever the Readable asks for data
+  // (maybeReadMore_ after a push, resume_, flow), paused or not: here only resume() may.
+  const methods = socket as unknown as { read(n?: number): unknown; _read(n: number): void };
+  methods.read = function (this: net.Socket, n?: number) {
+    return Duplex.prototype.read.call(this, n);
+  };
+  methods._read = () => {};
   return true;
 }
 

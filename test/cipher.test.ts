@@ -119,7 +119,7 @@ const summary = (frame: Frame): string => `${frame.type}:${frame.payload.toStrin
  */
 function asServed(direction: Direction, frames: readonly Frame[], window: number, end: boolean): Frame[] {
   const out: Frame[] = [];
-  const core = new CipherCore(direction, (f) => f && out.push({ type: f.type, payload: Buffer.from(f.payload) }), window, { overwrite: true, borrowed: true });
+  const core = new CipherCore(direction, (f) => f && out.push({ type: f.type, payload: Buffer.from(f.payload) }), window, { overwrite: true, ring: Buffer.allocUnsafe(window) });
   for (const frame of frames) {
     const borrowed = frame.type === FrameType.TEXT || frame.type === FrameType.KEY;
     const payload = borrowed ? Buffer.from(frame.payload) : frame.payload;

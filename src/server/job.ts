@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { Direction } from '../alphabet.js';
 import { BufferPool } from '../buffer-pool.js';
 import { collectYoungGarbage, readIntoBuffer } from '../node-internals.js';
-import { CIPHER_WINDOW, DEFAULT_JOBS_PER_WORKER, ErrorCode, errorFrame, FrameType, JOB_READ_BUFFER, parseError, type Frame } from '../protocol.js';
+import { CIPHER_WINDOW, ErrorCode, errorFrame, FrameType, JOB_READ_BUFFER, parseError, type Frame } from '../protocol.js';
 import { CipherCore } from '../streams/cipher-core.js';
 import { encodeFrame, frameHeader } from '../streams/frame-encoder.js';
 import { FrameParser } from '../streams/frame-parser.js';
@@ -22,7 +22,10 @@ const COPY_BELOW = 16 * 1024;
 /** Fresh read buffers (a TLS socket's) between two young-generation collections: see collectFresh. */
 const COLLECT_EVERY = 1 << 20;
 
-const readBuffers = new BufferPool(JOB_READ_BUFFER, DEFAULT_JOBS_PER_WORKER);
+/** Jobs' buffers, kept for the next jobs: a few, so that an idle worker does not sit on 16 jobs' worth. */
+const KEEP = 4;
+const readBuffers = new BufferPool(JOB_READ_BUFFER, KEEP);
+const rings = new BufferPool(CIPHER_WINDOW, KEEP);
 
 /**
  * A plain socket reads into one buffer of the job's (readIntoBuffer), and the result is
@@ -30,7 +33,7 @@ const readBuffers = new BufferPool(JOB_READ_BUFFER, DEFAULT_JOBS_PER_WORKER);
  * allocated per read, and so nothing is left for the collector. The buffer is read into
  * again only once the socket has taken every write made from it: while writes wait, the
  * socket is paused. The cipher copies the bytes that wait for a partner into a ring of
- * its own (CipherOptions.borrowed). A TLS socket reads into buffers of its own instead
+ * its own (CipherOptions.ring). A TLS socket reads into buffers of its own instead
  * ('data'), and young collections every COLLECT_EVERY bytes free them while they are
  * young, as they die.
  *
@@ -42,6 +45,8 @@ const readBuffers = new BufferPool(JOB_READ_BUFFER, DEFAULT_JOBS_PER_WORKER);
 export class Job {
   private readonly cipher: CipherCore;
   private readonly parser = new FrameParser((frame) => this.take(frame), { partial: true });
+  /** Where the cipher keeps the bytes that wait for a partner. */
+  private readonly ring: Buffer;
   /** The buffer the socket reads into, when it does (plain TCP). */
   private readBuffer: Buffer | null = null;
   /** The message of the client's ERROR frame, once one came. */
@@ -59,7 +64,8 @@ export class Job {
     rest: Buffer,
     private readonly ended: (end: JobEnd) => void,
   ) {
-    this.cipher = new CipherCore(direction, (frame) => this.send(frame), CIPHER_WINDOW, { overwrite: true, borrowed: true });
+    this.ring = rings.take();
+    this.cipher = new CipherCore(direction, (frame) => this.send(frame), CIPHER_WINDOW, { overwrite: true, ring: this.ring });
     socket.on('error', (err) => this.settle(err));
     socket.once('close', () => this.settle(new Error('the connection closed before the job ended')));
     socket.once('end', () => this.inputEnd());
@@ -67,7 +73,6 @@ export class Job {
       this.outputFinished = true;
       if (this.inputEnded) this.settle(null);
     });
-    this.feed(rest);
     // From the next read on; the socket is flowing, and 'data' brings whatever it holds already.
     const buffer = readBuffers.take();
     if (!(socket as { encrypted?: boolean }).encrypted && readIntoBuffer(socket, buffer, (bytes) => this.feed(buffer.subarray(0, bytes)))) {
@@ -75,6 +80,8 @@ export class Job {
     } else {
       readBuffers.give(buffer);
     }
+    // Only once reads go into `buffer`: before that, pause() would not stop the handle.
+    this.feed(rest);
     socket.on('data', (chunk: Buffer) => {
       this.collectFresh(chunk.length);
       this.feed(chunk);
@@ -103,7 +110,8 @@ export class Job {
   }
 
   private take(frame: Frame): void {
-    if (frame.type === FrameType.ERROR && !this.parser.faulted && this.abandoned === null) {
+    // Once the output has ended the input is no longer read into frames (feed), so a later ERROR frame is not looked at either.
+    if (frame.type === FrameType.ERROR && !this.parser.faulted && !this.cipher.ended && this.abandoned === null) {
       this.abandoned = parseError(frame.payload).message;
       frame = errorFrame(ErrorCode.PROTOCOL, 'the client abandoned the job');
     }
@@ -154,6 +162,7 @@ export class Job {
     this.socket.destroy();
     if (this.readBuffer) readBuffers.give(this.readBuffer);
     this.readBuffer = null;
+    rings.give(this.ring);
     const { cipher } = this;
     const fault = cipher.fault;
     this.ended({

@@ -16,9 +16,9 @@ export interface CipherOptions {
   overwrite?: boolean;
   /**
    * The payloads are views of a buffer the caller reuses once take() returns: the bytes
-   * that wait for a partner are copied into a ring of `window` bytes, made once.
+   * that wait for a partner are copied into this ring, `window` bytes long, instead.
    */
-  borrowed?: boolean;
+  ring?: Buffer;
 }
 
 /** Where the cipher's frames go: RESULT, DONE or ERROR, then null once the output has ended. */
@@ -58,7 +58,8 @@ export class CipherCore {
     this.window = window;
     this.direction = direction;
     this._overwrite = options.overwrite ?? false;
-    this._waiting = options.borrowed ? new RingQueue(window) : new ByteQueue();
+    if (options.ring && options.ring.length !== window) throw new RangeError(`the ring is ${options.ring.length} bytes, not the window's ${window}`);
+    this._waiting = options.ring ? new RingQueue(options.ring) : new ByteQueue();
     this._table = tables[direction] ??= cipherTable(direction);
   }
 

@@ -104,7 +104,8 @@ export class FrameParser {
       this._onFrame({ type: this._type, payload: part } satisfies Frame);
       return;
     }
-    this._parts.push(part);
+    // A part the frame does not end in must outlive its chunk, whose memory may be read into again: a copy (control frames are small).
+    this._parts.push(this._missing > 0 ? Buffer.from(part) : part);
     if (this._missing === 0) this._endFrame();
   }
 

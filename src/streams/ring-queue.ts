@@ -3,19 +3,20 @@
 /**
  * What ByteQueue does, for a caller whose pieces do not stay valid (a socket read into
  * one reused buffer): every piece is copied in, so the queue holds no reference to it,
- * and the memory is the ring's, allocated once. It holds at most `capacity` bytes; the
+ * and the memory is one buffer the caller gives (from a pool: a job's is used again by the next). It holds at most `capacity` bytes; the
  * caller checks the room first (`room`), as the cipher checks its window.
  */
 export class RingQueue {
   /** Bytes held. */
   bytes = 0;
 
-  private readonly _ring: Buffer;
+  readonly capacity: number;
   /** Where the oldest byte is. */
   private _head = 0;
 
-  constructor(readonly capacity: number) {
-    this._ring = Buffer.allocUnsafe(capacity);
+  /** `_ring`: the memory, the caller's (a pool's); its length is the capacity. */
+  constructor(private readonly _ring: Buffer) {
+    this.capacity = _ring.length;
   }
 
   /** Entries a caller would count: the held bytes are at most two stretches of the ring. */
