@@ -29,7 +29,7 @@ t.test('fifty enc_clients at once all get correct results', async (t) => {
   const dir = tempDir(t);
   const pid = server.child.pid!;
 
-  // Mostly small jobs, a few over one CHUNK_SIZE (262144), so some run alongside many others.
+  // Mostly small jobs, a few of 300 kB and more (several reads each), so some run alongside many others.
   const jobs = Array.from({ length: 50 }, (_, i) => {
     const n = i % 10 === 0 ? 300_000 + i * 1000 : 1 + ((i * 7919) % 20_000);
     const text = randomSymbols(n);
