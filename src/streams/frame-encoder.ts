@@ -1,9 +1,5 @@
-// Transform: Frame objects in, length-prefixed bytes out.
-import { Transform, type TransformCallback } from 'node:stream';
+// Frames as length-prefixed bytes: a whole frame, or its header alone.
 import { HEADER_SIZE, type Frame } from '../protocol.js';
-
-/** Below this a payload is copied behind its header (one write); above, the two go out apart. */
-const COPY_BELOW = 16 * 1024;
 
 export function encodeFrame(frame: Frame): Buffer {
   const out = Buffer.allocUnsafe(HEADER_SIZE + frame.payload.length);
@@ -23,20 +19,4 @@ export function frameHeader(frame: Frame): Buffer {
 export function writeHeader(out: Buffer, frame: Frame): void {
   out[0] = frame.type;
   out.writeUInt32BE(frame.payload.length, 1);
-}
-
-export class FrameEncoder extends Transform {
-  constructor() {
-    super({ writableObjectMode: true });
-  }
-
-  override _transform(frame: Frame, _encoding: BufferEncoding, done: TransformCallback): void {
-    if (frame.payload.length < COPY_BELOW) {
-      this.push(encodeFrame(frame));
-    } else {
-      this.push(frameHeader(frame));
-      this.push(frame.payload);
-    }
-    done();
-  }
 }

@@ -5,9 +5,9 @@ import type { Frame } from '../protocol.js';
 import { frameHeader } from './frame-encoder.js';
 
 /**
- * What FrameEncoder piped into a socket does, for payloads that come from a BufferPool:
- * a pipe cannot say when a chunk has left, and the socket's write callback can.
- * Ends the socket's sending side when the frames end.
+ * Each frame is written as its `wire` buffer when it has one, else as its header and
+ * payload; its payload goes back to its pool from the socket's write callback, which
+ * alone knows when the bytes have left. Ends the socket's sending side when the frames end.
  */
 export class FrameWriter extends Writable {
   constructor(private readonly _socket: Socket) {
