@@ -1,6 +1,8 @@
 // The WebAssembly kernels on every input byte and every (text, key) byte pair, against a table built here.
+import { readFileSync } from 'node:fs';
 import t, { type Test } from 'tap';
-import { getKernels, type Kernels } from '../src/simd/kernels.js';
+import { getKernels, kernelModuleBytes, type Kernels } from '../src/simd/kernels.js';
+import { bin } from './helpers/programs.js';
 import { ABC, SYMBOL_VALUE } from './helpers/streams.js';
 
 const isSymbol = (b: number): boolean => SYMBOL_VALUE[b] >= 0;
@@ -105,4 +107,13 @@ t.test("keygen's byte-to-symbol kernel on every byte", async (t) => {
   t.equal([...counts.values()].reduce((a, b) => a + b, 0), 243, 'exactly 243 bytes accepted');
   t.same([...counts.keys()].sort((x, y) => x - y), [...ABC].map((c) => c.charCodeAt(0)).sort((x, y) => x - y), 'every symbol, nothing else');
   t.ok([...counts.values()].every((n) => n === 9), 'each of the 27 symbols from exactly 9 bytes');
+});
+
+t.test("the built programs carry the assembler's module, byte for byte", async (t) => {
+  // compileall builds kernelModuleBytes() into each bundle (OTP_KERNELS_WASM), so the
+  // module the programs run is the one every test here checks from source.
+  const want = `"${Buffer.from(kernelModuleBytes()).toString('base64')}"`;
+  for (const program of ['enc_client', 'dec_client', 'enc_server', 'dec_server', 'keygen']) {
+    t.ok(readFileSync(bin(program), 'utf8').includes(want), `${program} carries it`);
+  }
 });

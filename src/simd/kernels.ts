@@ -238,13 +238,33 @@ const DISABLED = process.env.OTP_NO_SIMD === '1';
 
 let kernels: Kernels | null | undefined;
 
+/** Where the pack table lives in memory: after the three regions. */
+const TABLE_AT = 3 * (REGION + SLACK);
+/** Bytes of the pack table: eight lanes for each of 256 masks. */
+const PACK_TABLE_SIZE = 256 * 8;
+
+/** The module, assembled from the opcodes above. */
+export function kernelModuleBytes(): Uint8Array<ArrayBuffer> {
+  return assemble(Math.ceil((TABLE_AT + PACK_TABLE_SIZE) / PAGE), TABLE_AT);
+}
+
+/**
+ * kernelModuleBytes() as compileall made it, base64, when running as a built program:
+ * assembling costs 7-9 ms at every start (the assembler runs once, cold), a quarter of
+ * what a 1 MiB job costs beyond Node's start-up. Undefined when running from source.
+ * test/kernels.test.ts checks that the bundles carry exactly what the assembler makes.
+ */
+declare const OTP_KERNELS_WASM: string | undefined;
+
+function moduleBytes(): Uint8Array<ArrayBuffer> {
+  return typeof OTP_KERNELS_WASM === 'string' ? new Uint8Array(Buffer.from(OTP_KERNELS_WASM, 'base64')) : kernelModuleBytes();
+}
+
 /** The kernels, or null where this engine has no WebAssembly SIMD or OTP_NO_SIMD=1. Built on first use. */
 export function getKernels(): Kernels | null {
   if (kernels !== undefined) return kernels;
   if (DISABLED) return (kernels = null);
-  const table = 3 * (REGION + SLACK);
-  const pack = packTable();
-  const bytes = assemble(Math.ceil((table + pack.length) / PAGE), table);
+  const bytes = moduleBytes();
   if (typeof WebAssembly !== 'object' || !WebAssembly.validate(bytes)) return (kernels = null);
   const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports as unknown as {
     memory: WebAssembly.Memory;
@@ -255,7 +275,7 @@ export function getKernels(): Kernels | null {
     compact: Kernels['compact'];
   };
   const memory = Buffer.from(exports.memory.buffer);
-  memory.set(pack, table);
+  memory.set(packTable(), TABLE_AT);
   return (kernels = {
     memory,
     a: 0,
