@@ -6,7 +6,7 @@ import t from 'tap';
 import { ROOT } from './helpers/programs.js';
 
 /** What a clone holds that the build reads; node_modules is linked, so that no download is needed. */
-const SOURCES = ['compileall', 'package.json', 'package-lock.json', 'tsconfig.json', 'src', 'man', 'README.md', 'docs'];
+const SOURCES = ['compileall', 'package.json', 'package-lock.json', 'tsconfig.json', 'src', 'scripts', 'man', 'README.md', 'docs'];
 
 function exec(file: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv }): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

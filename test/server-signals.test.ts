@@ -83,7 +83,7 @@ async function jobInFlight(port: number): Promise<{ conn: RawConnection; finish:
 }
 
 t.test('SIGHUP to the whole process group (a closed terminal) breaks no job in flight', async (t) => {
-  const server = await startServer('enc_server', ['--workers', '2']);
+  const server = await startServer('enc_server', ['--workers', '2', '-v']);
   t.teardown(() => server.stop('SIGKILL'));
   const job = await jobInFlight(server.port);
   t.teardown(() => job.conn.destroy());
@@ -94,6 +94,9 @@ t.test('SIGHUP to the whole process group (a closed terminal) breaks no job in f
   // SIGHUP reloads (docs/DEPLOY.md): a new pair of workers, the old ones gone once idle.
   await waitUntil(() => childrenOf(server.child.pid!).length === 2, 10_000, 'two workers again after the reload');
   t.pass('with two workers');
+  // The client never closed: its old worker closed it after the linger, then left, and
+  // logged the job first (-v: a line a job).
+  t.match(server.stderr(), new RegExp(`:${job.conn.localPort}: enc_client, \\d+ bytes in, 2000 symbols out, \\d+ ms, ok`), 'the job is logged by its old worker');
 });
 
 t.test('a second SIGTERM kills at once, by SIGTERM, cutting the job in flight', async (t) => {

@@ -116,6 +116,9 @@ export class WorkerPool {
       worker.hung ? `did not answer for ${this.options.watchdogMs} ms and was killed`
       : signal ? `was killed by ${signal}`
       : `exited with code ${code}`;
+    // A worker of a generation a reload is replacing is not replaced: the new generation
+    // already has its full number (a replacement would join it, one too many for good).
+    if (worker.generation !== this.generation) return this.options.log(`worker ${pid} ${how}; the reload's new workers take its place`);
     this.options.log(`worker ${pid} ${how}; starting another`);
     this.spawn();
   }

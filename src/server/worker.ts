@@ -127,7 +127,9 @@ class Acceptor implements Host {
 
   /** A worker told to stop or retire leaves once it holds no connection. */
   private exitIfDone(): void {
-    if ((this.draining || this.retiring) && this.held.size === 0 && this.opening.size === 0) process.exit(0);
+    // On the next turn: the connection that was last is forgotten from its 'close', whose
+    // other listeners (its job's end, and the job's log line) have not run yet.
+    if ((this.draining || this.retiring) && this.held.size === 0 && this.opening.size === 0) setImmediate(() => process.exit(0));
   }
 
   /** Reload: another generation accepts from now on; the connections accepted here are served to their end. */
