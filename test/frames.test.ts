@@ -11,7 +11,7 @@ import {
   STREAM_TYPES,
   type Frame,
 } from '../src/protocol.js';
-import { FrameDecoder, type FrameDecoderOptions } from '../src/streams/frame-decoder.js';
+import { FrameDecoder, type FrameDecoderOptions } from './helpers/frame-decoder.js';
 import { encodeFrame, frameHeader } from '../src/streams/frame-encoder.js';
 import { chunkSizes, errorOf, feed, holds, plain, settle, split } from './helpers/streams.js';
 

@@ -7,7 +7,7 @@ import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { ErrorCode, FrameType, type Frame } from '../src/protocol.js';
-import { FrameDecoder } from '../src/streams/frame-decoder.js';
+import { FrameDecoder } from './helpers/frame-decoder.js';
 import { bin, FIXTURES } from './helpers/programs.js';
 import { frame } from './helpers/wire.js';
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import { FrameType, PROTOCOL_VERSION, Role, type Frame } from '../../src/protocol.js';
-import { FrameDecoder } from '../../src/streams/frame-decoder.js';
+import { FrameDecoder } from './frame-decoder.js';
 import { bin } from './programs.js';
 
 /** The 27 symbols, spelled out so that the tests do not lean on src/alphabet.ts. */

@@ -1,6 +1,6 @@
-// Transform: length-prefixed bytes in, Frame objects out; a fault becomes an ERROR frame and the end.
+// Transform: length-prefixed bytes in, Frame objects out (FrameParser as a stream, for the tests' fake servers and clients); a fault becomes an ERROR frame and the end.
 import { Transform, type TransformCallback } from 'node:stream';
-import { FrameParser, type FrameParserOptions } from './frame-parser.js';
+import { FrameParser, type FrameParserOptions } from '../../src/streams/frame-parser.js';
 
 export type FrameDecoderOptions = FrameParserOptions;
 
