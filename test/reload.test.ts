@@ -6,7 +6,7 @@ import { copyFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { FrameType } from '../src/protocol.js';
-import { bin, freePort, waitForPort } from './helpers/programs.js';
+import { bin, freePort, startServer, waitForPort } from './helpers/programs.js';
 import { childrenOf, frame, hello, model, randomSymbols, rawRoundTrip, RawConnection, resultText, tempDir, waitUntil } from './helpers/wire.js';
 
 t.test('SIGHUP: a new generation of workers from the program on disk; nothing is lost', async (t) => {
@@ -97,31 +97,23 @@ t.test('SIGHUP: a new generation of workers from the program on disk; nothing is
 });
 
 t.test('an old worker that dies during a reload is not replaced: the new generation has its number, no more', async (t) => {
-  const port = await freePort();
-  const server = spawn(bin('enc_server'), [String(port), '--workers', '2'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  server.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exited = once(server, 'exit');
-  t.teardown(async () => {
-    if (server.exitCode === null && server.signalCode === null) {
-      server.kill('SIGKILL');
-      await exited;
-    }
-  });
-  await waitForPort(port, 30_000);
-  await waitUntil(() => childrenOf(server.pid!).length === 2, 5000, 'two workers');
-  const [dying, other] = childrenOf(server.pid!);
+  const server = await startServer('enc_server', ['--workers', '2']);
+  t.teardown(() => server.stop('SIGKILL'));
+  const pid = server.child.pid!;
+  const stderr = (): string => server.stderr();
+  await waitUntil(() => childrenOf(pid).length === 2, 5000, 'two workers');
+  const [dying, other] = childrenOf(pid);
   // Killed before the new workers are ready (they take a Node start-up), so before it is
   // told to retire: as a worker that a hang-up of the whole terminal killed while starting.
-  server.kill('SIGHUP');
+  process.kill(pid, 'SIGHUP');
   process.kill(dying, 'SIGKILL');
-  await waitUntil(() => /worker \d+ was killed by SIGKILL/.test(stderr), 10_000, 'the death is logged');
-  await waitUntil(() => !childrenOf(server.pid!).includes(other), 10_000, 'the other old worker retired');
+  await waitUntil(() => /worker \d+ was killed by SIGKILL/.test(stderr()), 10_000, 'the death is logged');
+  await waitUntil(() => !childrenOf(pid).includes(other), 10_000, 'the other old worker retired');
   // Long enough for a replacement to have started and shown itself.
   await new Promise((resolve) => setTimeout(resolve, 1000));
-  const now = childrenOf(server.pid!);
-  t.equal(now.length, 2, `two workers, as asked for (${now.join(', ')})`, { stderr });
-  t.match(stderr, /was killed by SIGKILL; the reload's new workers take its place/, 'and the log says why there is no replacement');
-  await rawRoundTrip(port, 16);
+  const now = childrenOf(pid);
+  t.equal(now.length, 2, `two workers, as asked for (${now.join(', ')})`, { stderr: stderr() });
+  t.match(stderr(), /was killed by SIGKILL; the reload's new workers take its place/, 'and the log says why there is no replacement');
+  await rawRoundTrip(server.port, 16);
   t.pass('and the server serves');
 });
