@@ -153,7 +153,11 @@ t.test('a client that sends but never reads holds up nobody, and is dropped afte
   t.equal(next.code, 0, 'the next client is served');
   t.equal(next.stdout.toString(), files.expected, 'correctly');
   t.equal(reader.socket.destroyed, false, `while the reader still holds its job in the same worker (${next.ms} ms)`);
+  // A socket that reads nothing learns of the server's close only from a write, once the
+  // kernel has taken all it sent (the server reads a job in 1 MiB reads, so it may have).
+  const poke = setInterval(() => reader.socket.write('x'), 100);
   const closedAfter = await reader.closed;
+  clearInterval(poke);
   t.ok(closedAfter < IDLE_MS + LINGER_MS + SLACK_MS + 4_000, `the reader is dropped within idle + linger (${closedAfter} ms)`);
   await waitUntil(() => linesFor(server.stderr().slice(before), reader.localPort).length > 0, 5_000, 'a log line for the dropped reader');
   t.equal(linesFor(server.stderr().slice(before), reader.localPort).length, 1, 'one log line for it');
