@@ -96,7 +96,9 @@ t.test('SIGHUP to the whole process group (a closed terminal) breaks no job in f
   t.pass('with two workers');
   // The client never closed: its old worker closed it after the linger, then left, and
   // logged the job first (-v: a line a job).
-  t.match(server.stderr(), new RegExp(`:${job.conn.localPort}: enc_client, \\d+ bytes in, 2000 symbols out, \\d+ ms, ok`), 'the job is logged by its old worker');
+  const logged = new RegExp(`:${job.conn.localPort}: enc_client, \\d+ bytes in, 2000 symbols out, \\d+ ms, ok`);
+  await waitUntil(() => logged.test(server.stderr()), 5_000, 'the log line of the job').catch(() => {});
+  t.match(server.stderr(), logged, 'the job is logged by its old worker');
 });
 
 t.test('a second SIGTERM kills at once, by SIGTERM, cutting the job in flight', async (t) => {
