@@ -74,11 +74,10 @@ export class Job {
       if (this.inputEnded) this.settle(null);
     });
     // From the next read on; the socket is flowing, and 'data' brings whatever it holds already.
-    const buffer = readBuffers.take();
-    if (!(socket as { encrypted?: boolean }).encrypted && readIntoBuffer(socket, buffer, (bytes) => this.feed(buffer.subarray(0, bytes)))) {
-      this.readBuffer = buffer;
-    } else {
-      readBuffers.give(buffer);
+    if (!(socket as { encrypted?: boolean }).encrypted) {
+      const buffer = readBuffers.take();
+      if (readIntoBuffer(socket, buffer, (bytes) => this.feed(buffer.subarray(0, bytes)))) this.readBuffer = buffer;
+      else readBuffers.give(buffer);
     }
     // Only once reads go into `buffer`: before that, pause() would not stop the handle.
     this.feed(rest);

@@ -166,12 +166,17 @@ function symbolsBody(): number[] {
   ];
 }
 
+/** Where the pack table lives in memory: after the three regions. */
+const TABLE_AT = 3 * (REGION + SLACK);
+/** Bytes of the pack table: eight lanes for each of 256 masks. */
+const PACK_TABLE_SIZE = 256 * 8;
+
 /**
  * For each 8-bit mask, the positions of its set bits in order, padded with zeros: the
  * shuffle that packs the kept lanes of half a block to its front.
  */
 function packTable(): Uint8Array {
-  const table = new Uint8Array(256 * 8);
+  const table = new Uint8Array(PACK_TABLE_SIZE);
   for (let mask = 0; mask < 256; mask++) {
     let k = 0;
     for (let bit = 0; bit < 8; bit++) if (mask & (1 << bit)) table[mask * 8 + k++] = bit;
@@ -237,11 +242,6 @@ function assemble(pages: number, table: number): Uint8Array<ArrayBuffer> {
 const DISABLED = process.env.OTP_NO_SIMD === '1';
 
 let kernels: Kernels | null | undefined;
-
-/** Where the pack table lives in memory: after the three regions. */
-const TABLE_AT = 3 * (REGION + SLACK);
-/** Bytes of the pack table: eight lanes for each of 256 masks. */
-const PACK_TABLE_SIZE = 256 * 8;
 
 /** The module, assembled from the opcodes above. */
 export function kernelModuleBytes(): Uint8Array<ArrayBuffer> {

@@ -15,7 +15,7 @@ const SYMBOL_OF_BYTE = (() => {
 })();
 
 /** Symbols per chunk written: large, so that the cost per chunk is nothing. */
-export const CHUNK = 1 << 20;
+const CHUNK = 1 << 20;
 const RANDOM_BYTES = 64 * 1024;
 /** Chunks in flight at once in writeRandomSymbols: each is filled again once its write is done. */
 const CHUNKS = 4;
