@@ -3,15 +3,11 @@
 // socket write 150 ms after it is made; the data is read at that time, as libuv would.
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import t from 'tap';
+import { FrameType } from '../src/protocol.js';
 import { Job, type JobEnd } from '../src/server/job.js';
+import { ABC, decodeFrames, frame, resultText } from './helpers/wire.js';
 
-const frame = (type: number, payload: Buffer): Buffer => {
-  const header = Buffer.alloc(5);
-  header[0] = type;
-  header.writeUInt32BE(payload.length, 1);
-  return Buffer.concat([header, payload]);
-};
-const ABC = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ ';
+const { TEXT, KEY, END, DONE } = FrameType;
 
 function slowWrites(socket: Socket): void {
   const s = socket as unknown as Record<string, (...args: unknown[]) => void>;
@@ -41,25 +37,18 @@ t.test('results made from the first read and the later ones come back intact', a
   const got: Buffer[] = [];
   client.on('data', (chunk: Buffer) => got.push(chunk));
   const closed = new Promise((resolve) => client.on('close', resolve));
-  client.write(Buffer.concat([frame(2, Buffer.alloc(N, 'A')), frame(3, Buffer.alloc(N, 'A'))]));
+  client.write(Buffer.concat([frame(TEXT, Buffer.alloc(N, 'A')), frame(KEY, Buffer.alloc(N, 'A'))]));
   await new Promise((resolve) => setTimeout(resolve, 50));
   for (let k = 0; k < PAIRS; k++) {
     const letter = ABC[1 + (k % 25)];
     expected += letter.repeat(N);
-    client.write(Buffer.concat([frame(2, Buffer.alloc(N, letter)), frame(3, Buffer.alloc(N, 'A'))]));
+    client.write(Buffer.concat([frame(TEXT, Buffer.alloc(N, letter)), frame(KEY, Buffer.alloc(N, 'A'))]));
   }
-  client.end(frame(4, Buffer.alloc(0)));
+  client.end(frame(END));
   await closed;
-  const reply = Buffer.concat(got);
-  let result = '';
-  const types: number[] = [];
-  for (let at = 0; at + 5 <= reply.length; ) {
-    const length = reply.readUInt32BE(at + 1);
-    types.push(reply[at]);
-    if (reply[at] === 5) result += reply.toString('latin1', at + 5, at + 5 + length);
-    at += 5 + length;
-  }
-  t.equal(types.at(-1), 6, 'the job ends with DONE');
+  const { frames } = await decodeFrames(Buffer.concat(got));
+  const result = resultText({ frames } as never);
+  t.equal(frames.at(-1)?.type, DONE, 'the job ends with DONE');
   t.equal(result.length, expected.length, 'every symbol came back');
   let wrong = 0;
   for (let i = 0; i < expected.length; i++) if (result[i] !== expected[i]) wrong++;
