@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import t from 'tap';
 import fc from 'fast-check';
 import { ByteQueue, GATHER_BELOW, GATHER_SIZE } from '../src/streams/byte-queue.js';
-import { holds } from './helpers/streams.js';
+import { holds, takeAgainstModel } from './helpers/streams.js';
 
 /** A push of a piece of `size` bytes, or a take of up to `size` bytes from the front. */
 const step = fc.oneof(
@@ -17,7 +17,7 @@ t.test('bytes come out in the order they went in, however pushed and taken', asy
     'the queue matches a model byte for byte, and its pieces are bounded by its bytes',
     fc.asyncProperty(fc.array(step, { maxLength: 60 }), async (steps) => {
       const queue = new ByteQueue();
-      let model = Buffer.alloc(0);
+      let model: Buffer = Buffer.alloc(0);
       let next = 0;
       for (const s of steps) {
         if ('push' in s) {
@@ -26,16 +26,7 @@ t.test('bytes come out in the order they went in, however pushed and taken', asy
           queue.push(piece);
           model = Buffer.concat([model, piece]);
         } else {
-          let left = Math.min(s.take, queue.bytes);
-          while (left > 0) {
-            const front = queue.front();
-            assert.ok(front.length > 0, 'front() is empty while bytes are held');
-            const n = Math.min(front.length, left);
-            assert.ok(front.subarray(0, n).equals(model.subarray(0, n)), 'the front bytes are the oldest ones');
-            queue.take(n);
-            model = model.subarray(n);
-            left -= n;
-          }
+          model = takeAgainstModel(queue, model, s.take);
         }
         assert.equal(queue.bytes, model.length);
         // An entry is a large piece, a gathered buffer at least a quarter full, the small

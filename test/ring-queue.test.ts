@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import t from 'tap';
 import fc from 'fast-check';
 import { RingQueue } from '../src/streams/ring-queue.js';
-import { holds } from './helpers/streams.js';
+import { holds, takeAgainstModel } from './helpers/streams.js';
 
 const CAPACITY = 64;
 
@@ -15,7 +15,7 @@ t.test('bytes come out in the order they went in, and a pushed piece is copied',
     'the ring matches a model byte for byte, through every wrap',
     fc.asyncProperty(fc.array(step, { maxLength: 80 }), async (steps) => {
       const ring = new RingQueue(Buffer.allocUnsafe(CAPACITY));
-      let model = Buffer.alloc(0);
+      let model: Buffer = Buffer.alloc(0);
       let next = 0;
       for (const s of steps) {
         if ('push' in s) {
@@ -26,16 +26,7 @@ t.test('bytes come out in the order they went in, and a pushed piece is copied',
           // The caller reuses its buffer at once: the ring must hold its own copy.
           piece.fill(0);
         } else {
-          let left = Math.min(s.take, ring.bytes);
-          while (left > 0) {
-            const front = ring.front();
-            assert.ok(front.length > 0, 'front() is empty while bytes are held');
-            const n = Math.min(front.length, left);
-            assert.ok(front.subarray(0, n).equals(model.subarray(0, n)), 'the front bytes are the oldest ones');
-            ring.take(n);
-            model = model.subarray(n);
-            left -= n;
-          }
+          model = takeAgainstModel(ring, model, s.take);
         }
         assert.equal(ring.bytes, model.length);
         assert.equal(ring.room, CAPACITY - model.length);

@@ -1,4 +1,5 @@
 // Shared helpers for the stream-piece property tests: feeding a stream, collecting what it emits, splitting bytes.
+import assert from 'node:assert/strict';
 import type { Readable, Writable } from 'node:stream';
 import fc from 'fast-check';
 import { parseError, type Frame } from '../../src/protocol.js';
@@ -158,4 +159,29 @@ export async function holds<Ts>(
   });
   const cut = details.interrupted && !details.failed ? ` (time limit: ${details.numRuns} runs)` : '';
   t.notOk(details.failed, `${name}${cut}`, details.failed ? { report: fc.defaultReportMessage(details) } : {});
+}
+
+/** What ByteQueue and RingQueue have in common: the bytes held, the oldest as one view, taking from the front. */
+export interface PieceQueue {
+  bytes: number;
+  front(): Buffer;
+  take(n: number): void;
+}
+
+/**
+ * Takes up to `count` bytes from the front of `queue`, view by view, each checked against
+ * `model` (what the queue should hold, oldest first); returns what the model holds after.
+ */
+export function takeAgainstModel(queue: PieceQueue, model: Buffer, count: number): Buffer {
+  let left = Math.min(count, queue.bytes);
+  while (left > 0) {
+    const front = queue.front();
+    assert.ok(front.length > 0, 'front() is empty while bytes are held');
+    const n = Math.min(front.length, left);
+    assert.ok(front.subarray(0, n).equals(model.subarray(0, n)), 'the front bytes are the oldest ones');
+    queue.take(n);
+    model = model.subarray(n);
+    left -= n;
+  }
+  return model;
 }
