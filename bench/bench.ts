@@ -31,7 +31,7 @@ import {
   writeRandomText,
 } from './lib.js';
 import { measureCapacity, renderCapacity, type CapacityResult } from './capacity.js';
-import { measureTls, type TlsResult } from './tls.js';
+import { measureTls, renderTlsCeiling, type TlsResult } from './tls.js';
 
 const ROOT = join(__dirname, '..');
 const bin = (name: string): string => join(ROOT, name);
@@ -482,6 +482,7 @@ function render(report: Report): string {
       `(medians of ${k.runs}): ${f(k.ratio, 2)}x the time`,
     `TLS: enc_client --tls-ca | enc_server --tls-cert on ${report.tls.mib} MiB: ${f(report.tls.tlsMiBps)} MiB/s, ` +
       `plain ${f(report.tls.plainMiBps)} MiB/s (medians of ${report.tls.runs}, alternating): ${f(report.tls.ratio, 2)}x (target 0.7x)`,
+    renderTlsCeiling(report.tls),
     `five enc_clients at once on plaintext4 (${five.bytesEach} bytes each): all done in ${f(five.medianSeconds, 3)} s ` +
       `(median of ${five.runs})`,
     renderCapacity(report.capacity),

@@ -168,6 +168,21 @@ function processTree(root: number): number[] {
   return tree;
 }
 
+/** User plus system time of `root` and its descendants so far (clock ticks of 1/100 s, as Linux reports them). */
+export function treeCpuSeconds(root: number): number {
+  let ticks = 0;
+  for (const pid of processTree(root)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return ticks / 100;
+}
+
 /** Resets VmHWM to the current RSS (Linux 4.0+); false when not allowed. */
 function resetPeak(pid: number): boolean {
   try {
@@ -236,6 +251,8 @@ export interface RunOptions {
   stdout?: string;
   /** Measure the peak RSS of the program. */
   rss?: boolean;
+  /** Measure the CPU time of the program (with GNU time only). */
+  cpu?: boolean;
   /** Names the run in an error message. */
   what?: string;
   /** More to say when the run fails, such as what the server logged. */
@@ -246,6 +263,8 @@ export interface RunResult {
   /** From spawn to exit. */
   seconds: number;
   peakRssKiB: number | null;
+  /** User and system time, when asked for and GNU time is there. */
+  cpuSeconds: number | null;
 }
 
 let runCount = 0;
@@ -254,8 +273,8 @@ let runCount = 0;
 export async function runProgram(command: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
   const what = options.what ?? [command, ...args].join(' ');
   const timeFile = join(scratch, `rss-${process.pid}-${++runCount}`);
-  const viaTime = options.rss === true && clientRssMethod === 'gnu-time';
-  const argv = viaTime ? ['/usr/bin/time', '-f', '%M', '-o', timeFile, command, ...args] : [command, ...args];
+  const viaTime = (options.rss === true || options.cpu === true) && clientRssMethod === 'gnu-time';
+  const argv = viaTime ? ['/usr/bin/time', '-f', '%M %U %S', '-o', timeFile, command, ...args] : [command, ...args];
 
   const out = openSync(options.stdout ?? '/dev/null', 'w');
   let child: ChildProcess;
@@ -302,7 +321,7 @@ export async function runProgram(command: string, args: string[], options: RunOp
   if (code !== 0) {
     const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
     // GNU time repeats a non-zero status ("Command exited with ..."); a signal is worth saying.
-    const timeSays = timeReport.split('\n').filter((line) => line && !/^\d+$/.test(line) && !/exited with/.test(line));
+    const timeSays = timeReport.split('\n').filter((line) => line && !TIME_LINE.test(line) && !/exited with/.test(line));
     let message = `${what} ${how}`;
     if (stderr.trim()) message += `; its stderr:\n${indent(stderr)}`;
     if (timeSays.length) message += `\n  /usr/bin/time: ${timeSays.join('; ')}`;
@@ -312,14 +331,20 @@ export async function runProgram(command: string, args: string[], options: RunOp
   }
 
   let peakRssKiB: number | null = null;
+  let cpuSeconds: number | null = null;
   if (viaTime) {
-    const lines = timeReport.split('\n').filter((line) => /^\d+$/.test(line));
-    peakRssKiB = lines.length ? Number(lines[lines.length - 1]) : null;
+    const line = timeReport.split('\n').filter((text) => TIME_LINE.test(text)).at(-1);
+    const [rss, user, system] = line ? line.split(' ').map(Number) : [];
+    if (options.rss && rss !== undefined) peakRssKiB = rss;
+    if (options.cpu && user !== undefined && system !== undefined) cpuSeconds = user + system;
   } else if (options.rss) {
     peakRssKiB = hwmKiB || null;
   }
-  return { seconds: (ended - started) / 1000, peakRssKiB };
+  return { seconds: (ended - started) / 1000, peakRssKiB, cpuSeconds };
 }
+
+/** GNU time's line, as runProgram asks for it: peak RSS in KiB, user and system seconds. */
+const TIME_LINE = /^\d+ [\d.]+ [\d.]+$/;
 
 /** Runs `cmp` on two files (streaming, in constant memory); throws BenchError when they differ. */
 export async function compareFiles(expected: string, actual: string, what: string): Promise<void> {

@@ -1,8 +1,17 @@
-// The TLS row of npm run bench: enc_client --tls-ca through enc_server --tls-cert against the same job in plain TCP, runs alternating.
+// The TLS row of npm run bench: enc_client --tls-ca through enc_server --tls-cert against the same job in plain TCP, and what node:tls alone costs for the same bytes; runs alternating.
 import { rmSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { buildSync } from 'esbuild';
 import { makeCerts } from '../test/helpers/certs.js';
-import { BenchError, median, MIB, runProgram, Server, writeRandomText } from './lib.js';
+import { BenchError, median, MIB, runProgram, Server, treeCpuSeconds, writeRandomText } from './lib.js';
+
+/** One way of moving the job's bytes: medians of its runs. */
+export interface TlsWay {
+  seconds: number;
+  /** Client and server together (user + system); null without GNU time. */
+  cpuSeconds: number | null;
+}
 
 export interface TlsResult {
   mib: number;
@@ -11,25 +20,51 @@ export interface TlsResult {
   tlsMiBps: number;
   /** TLS throughput over plain; the target is at least 0.7. */
   ratio: number;
+  /** otp's job, plain and TLS; node:net and node:tls alone (bench/tls-floor-peer.ts): the same bytes each way, no work, no files. */
+  ways: { plain: TlsWay; tls: TlsWay; tcpAlone: TlsWay; tlsAlone: TlsWay };
+  /**
+   * The most `ratio` could be: a TLS job needs at least the plain job's CPU plus what
+   * node:tls adds to moving the same bytes (TLS alone less TCP alone), and has `cores`
+   * cores to spread it over. Null without CPU times.
+   */
+  ceiling: number | null;
+  cores: number;
+}
+
+interface Sample {
+  seconds: number;
+  cpuSeconds: number | null;
 }
 
 /** `sizeMiB` of text through a plain server and a TLS one started for the purpose, `runs` times each, alternating. */
 export async function measureTls(root: string, dir: string, sizeMiB: number, runs: number, plain: Server, note: (line: string) => void): Promise<TlsResult> {
   const certs = makeCerts(dir);
+  const peer = join(dir, 'tls-floor-peer.js');
+  buildSync({ entryPoints: [join(root, 'bench', 'tls-floor-peer.ts')], bundle: true, platform: 'node', format: 'cjs', minify: true, outfile: peer, logLevel: 'warning' });
   const secure = await Server.start(join(root, 'enc_server'), 'enc_server (TLS)', ['--tls-cert', certs.serverCert, '--tls-key', certs.serverKey]);
+  const tcpAlone = await Server.start(process.execPath, 'node:net alone (server)', [peer, 'server']);
+  const tlsAlone = await Server.start(process.execPath, 'node:tls alone (server)', [peer, 'server', certs.serverCert, certs.serverKey]);
   const bytes = Math.round(sizeMiB * MIB);
   const text = join(dir, `tls-text-${sizeMiB}`);
   const key = join(dir, `tls-key-${sizeMiB}`);
   const cipher = join(dir, `tls-cipher-${sizeMiB}`);
   await writeRandomText(text, bytes);
   await writeRandomText(key, bytes);
-  const once = async (server: Server, extra: string[], what: string): Promise<number> => {
-    const result = await runProgram(join(root, 'enc_client'), [text, key, String(server.port), ...extra], { stdout: cipher, what, context: () => server.stderr() });
-    if (statSync(cipher).size !== bytes + 1) throw new BenchError(`${what} wrote ${statSync(cipher).size} bytes, not ${bytes + 1}`);
-    return result.seconds;
+  /** One client run against `server`, with the CPU both sides spent on it. */
+  const measure = async (server: Server, command: string, args: string[], what: string, stdout?: string): Promise<Sample> => {
+    const before = treeCpuSeconds(server.pid);
+    const result = await runProgram(command, args, { stdout, cpu: true, what, context: () => server.stderr() });
+    const serverCpu = treeCpuSeconds(server.pid) - before;
+    return { seconds: result.seconds, cpuSeconds: result.cpuSeconds === null ? null : result.cpuSeconds + serverCpu };
   };
-  const plainTimes: number[] = [];
-  const tlsTimes: number[] = [];
+  const job = async (server: Server, extra: string[], what: string): Promise<Sample> => {
+    const sample = await measure(server, join(root, 'enc_client'), [text, key, String(server.port), ...extra], what, cipher);
+    if (statSync(cipher).size !== bytes + 1) throw new BenchError(`${what} wrote ${statSync(cipher).size} bytes, not ${bytes + 1}`);
+    return sample;
+  };
+  const alone = (server: Server, extra: string[], what: string): Promise<Sample> =>
+    measure(server, process.execPath, [peer, 'client', String(bytes), ...extra, String(server.port)], what);
+  const samples: Record<keyof TlsResult['ways'], Sample[]> = { plain: [], tls: [], tcpAlone: [], tlsAlone: [] };
   try {
     // Warm-up, unmeasured: the TLS server is new, and each of its workers runs its first
     // streaming jobs some 200 ms slower (measured on 64 MiB jobs); the plain server's
@@ -43,15 +78,54 @@ export async function measureTls(root: string, dir: string, sizeMiB: number, run
     );
     rmSync(warmText, { force: true });
     for (let run = 1; run <= runs; run++) {
-      plainTimes.push(await once(plain, [], `enc_client on ${sizeMiB} MiB, plain (run ${run})`));
-      tlsTimes.push(await once(secure, ['--tls-ca', certs.ca], `enc_client --tls-ca on ${sizeMiB} MiB (run ${run})`));
-      note(`TLS ${sizeMiB} MiB run ${run}/${runs}: plain ${plainTimes.at(-1)!.toFixed(3)} s, TLS ${tlsTimes.at(-1)!.toFixed(3)} s`);
+      samples.plain.push(await job(plain, [], `enc_client on ${sizeMiB} MiB, plain (run ${run})`));
+      samples.tls.push(await job(secure, ['--tls-ca', certs.ca], `enc_client --tls-ca on ${sizeMiB} MiB (run ${run})`));
+      samples.tcpAlone.push(await alone(tcpAlone, [], `node:net alone on ${sizeMiB} MiB (run ${run})`));
+      samples.tlsAlone.push(await alone(tlsAlone, [certs.ca], `node:tls alone on ${sizeMiB} MiB (run ${run})`));
+      const last = (way: keyof typeof samples): string => `${samples[way].at(-1)!.seconds.toFixed(3)} s`;
+      note(`TLS ${sizeMiB} MiB run ${run}/${runs}: plain ${last('plain')}, TLS ${last('tls')}, node:net alone ${last('tcpAlone')}, node:tls alone ${last('tlsAlone')}`);
     }
   } finally {
     await secure.stop();
+    await tcpAlone.stop();
+    await tlsAlone.stop();
     for (const file of [text, key, cipher]) rmSync(file, { force: true });
   }
-  const plainMiBps = sizeMiB / median(plainTimes);
-  const tlsMiBps = sizeMiB / median(tlsTimes);
-  return { mib: sizeMiB, runs, plainMiBps: Number(plainMiBps.toFixed(1)), tlsMiBps: Number(tlsMiBps.toFixed(1)), ratio: Number((tlsMiBps / plainMiBps).toFixed(2)) };
+  const medians = (list: Sample[]): TlsWay => {
+    const cpu = list.map((sample) => sample.cpuSeconds);
+    return {
+      seconds: Number(median(list.map((sample) => sample.seconds)).toFixed(3)),
+      cpuSeconds: cpu.every((x) => x !== null) ? Number(median(cpu as number[]).toFixed(2)) : null,
+    };
+  };
+  const ways = { plain: medians(samples.plain), tls: medians(samples.tls), tcpAlone: medians(samples.tcpAlone), tlsAlone: medians(samples.tlsAlone) };
+  const cores = availableParallelism();
+  const cpu = [ways.plain.cpuSeconds, ways.tlsAlone.cpuSeconds, ways.tcpAlone.cpuSeconds];
+  const [plainCpu, tlsAloneCpu, tcpAloneCpu] = cpu;
+  const fastestTls = plainCpu !== null && tlsAloneCpu !== null && tcpAloneCpu !== null ? (plainCpu + tlsAloneCpu - tcpAloneCpu) / cores : null;
+  return {
+    mib: sizeMiB,
+    runs,
+    plainMiBps: Number((sizeMiB / ways.plain.seconds).toFixed(1)),
+    tlsMiBps: Number((sizeMiB / ways.tls.seconds).toFixed(1)),
+    ratio: Number((ways.plain.seconds / ways.tls.seconds).toFixed(2)),
+    ways,
+    ceiling: fastestTls === null ? null : Number(Math.min(1, ways.plain.seconds / fastestTls).toFixed(2)),
+    cores,
+  };
+}
+
+/** The lines under the TLS row: each way's wall and CPU time, and the ceiling they put on the ratio. */
+export function renderTlsCeiling(t: TlsResult): string {
+  const way = (name: string, w: TlsWay): string => `${name} ${w.seconds.toFixed(3)} s${w.cpuSeconds === null ? '' : ` (${w.cpuSeconds.toFixed(2)} CPU-s)`}`;
+  const lines = [
+    `  wall (CPU of client and server together): ${way('plain', t.ways.plain)}, ${way('TLS', t.ways.tls)}; ` +
+      `the same bytes with no work, ${way('node:net alone', t.ways.tcpAlone)}, ${way('node:tls alone', t.ways.tlsAlone)}`,
+  ];
+  if (t.ceiling !== null) {
+    lines.push(
+      `  ceiling: the plain job's CPU plus what node:tls adds to the same bytes, over ${t.cores} cores, allows at most ${t.ceiling.toFixed(2)}x`,
+    );
+  }
+  return lines.join('\n');
 }

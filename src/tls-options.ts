@@ -15,7 +15,7 @@ export const TLS_MIN_VERSION = 'TLSv1.2';
  * core), and a job's every byte crosses TLS three times on each side; 128-bit AES is a
  * suite TLS 1.3 requires of everyone. The rest is Node's default list, in its order.
  */
-const serverCiphers = (): string =>
+export const serverCiphers = (): string =>
   `TLS_AES_128_GCM_SHA256:${tlsModule().DEFAULT_CIPHERS.split(':').filter((suite) => suite !== 'TLS_AES_128_GCM_SHA256').join(':')}`;
 
 type Options = CommandLine['options'];
