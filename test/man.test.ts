@@ -35,6 +35,17 @@ function missingOptions(options: string[], page: string): string[] {
   return options.filter((option) => !new RegExp(`(^|[^\\w-])${option}(?![\\w-])`, 'm').test(page));
 }
 
+/**
+ * Lines of a --help text's prose (what comes before its options) broken early: well
+ * short of its widest line (under three quarters of it), yet not ending a sentence or
+ * clause, with more prose on the next line.
+ */
+function raggedLines(help: string): string[] {
+  const lines = help.split(/^options:$/m)[0].split('\n');
+  const width = Math.max(...lines.map((line) => line.length));
+  return lines.filter((line, i) => line !== '' && (lines[i + 1] ?? '') !== '' && !/[.:;]$/.test(line) && line.length < 0.75 * width);
+}
+
 /** Plain text from a rendered page: no overstriking, no SGR, hyphen and minus glyphs as '-'. */
 function plain(rendered: string): string {
   return rendered
@@ -66,6 +77,8 @@ async function check(name: string): Promise<Checked> {
 t.test('option matching', async (t) => {
   t.same(helpOptions('  -v, --verbose    log\n      --host ADDR  x\n  -h, --help  y\n'), ['--verbose', '--host', '--help', '-v', '-h']);
   t.same(missingOptions(['--host', '--workers', '-v'], 'OPTIONS\n  --host ADDR\n  -v, --verbose\n'), ['--workers']);
+  t.same(raggedLines('usage: x\n\nOne two three four.\nFive\nsix seven eight nine.\noptions:\n  -a\n  -b\n'), ['Five'], 'a line the next word would have fitted on');
+  t.same(raggedLines('usage: x\n\nOne two three four.\nFive six seven eight.\nNine.\n'), [], 'a sentence may end a line early');
   t.same(missingOptions(['--host'], 'see --hostname'), ['--host'], 'a longer option does not count');
   t.same(missingOptions(['-v'], 'use --verbose'), ['-v'], 'a short option is not found inside a long one');
 });
@@ -98,6 +111,7 @@ for (const name of PROGRAMS) {
 
     t.same(missingOptions(options, page), [], `every option of ${name} --help is in the man page`);
     t.match(help.stdout, /^Exit status: /m, `${name} --help gives the exit statuses`);
+    t.same(raggedLines(help.stdout), [], `${name} --help's prose is filled, not broken early`);
     const variables = [...new Set(page.match(/\bOTP_[A-Z_]+\b/g) ?? [])];
     t.same(variables.filter((v) => !help.stdout.includes(v)), [], `${name} --help names the environment variables the man page lists`);
   });

@@ -28,9 +28,8 @@ export function serverMain(program: string, direction: Direction): void {
         `the jobs in flight, within a grace time); SIGHUP reloads: new workers from the program\n` +
         `on disk take the new jobs, the old ones finish theirs. Under systemd socket activation\n` +
         `(LISTEN_PID, LISTEN_FDS=1) it serves the socket passed, and PORT may be left out.\n` +
-        `Worker processes accept\n` +
-        `the connections and serve many at once each; a full server sheds the connections\n` +
-        `making the least progress, or answers BUSY.\n` +
+        `Worker processes accept the connections and serve many at once each; a full server\n` +
+        `sheds the connections making the least progress, or answers BUSY.\n` +
         `Environment, in milliseconds (1 to 2147483647): OTP_HANDSHAKE_TIMEOUT_MS (default\n` +
         `5000), OTP_IDLE_TIMEOUT_MS (30000), OTP_SHUTDOWN_GRACE_MS (10000), OTP_WATCHDOG_MS (5000).\n` +
         `Exit status: stopped by SIGTERM or SIGINT, it dies by that signal (143, 130);\n` +
