@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream';
 import { type Direction } from '../alphabet.js';
 import { EXIT_INPUT, EXIT_OK, EXIT_SERVER, fail, reason, UserError } from '../cli.js';
+import { endWhenIdle } from '../exit.js';
 import { ErrorCode, readReplyTimeout, Role } from '../protocol.js';
 import { FrameReader } from '../streams/frame-reader.js';
 import { FrameWriter } from '../streams/frame-writer.js';
@@ -64,13 +65,14 @@ export function runClient(options: ClientOptions): void {
   const offset = reservation?.range.start ?? options.offset ?? 0;
   if (symbols !== null && key.regular) checkKey(key, symbols, offset);
 
+  const textStream = text.regular ? undefined : text.fd === 0 ? process.stdin : createReadStream('', { fd: text.fd });
   const source = new PadSource({
     role: direction === 'encrypt' ? Role.ENCRYPT : Role.DECRYPT,
     text,
     key,
     symbols,
     keyChecked: symbols !== null && key.regular,
-    textStream: text.regular ? undefined : text.fd === 0 ? process.stdin : createReadStream('', { fd: text.fd }),
+    textStream,
     keyOffset: offset,
     keyLimit: reservation && symbols === null ? { symbols: size(reservation), error: stretchTooShort(key, reservation.range) } : undefined,
   });
@@ -83,8 +85,8 @@ export function runClient(options: ClientOptions): void {
   process.once('exit', stopProgress);
   sink.once('complete', () => {
     if (reservation) process.stderr.write(`${usedLine(program, key, { start: offset, end: offset + source.symbols })}\n`);
-    // Done: no need to wait for the server's end of the connection to close as well.
-    process.exit(EXIT_OK);
+    // Done: the server's end of the connection need not close first.
+    endWhenIdle(EXIT_OK, textStream ? [socket, textStream] : [socket]);
   });
   const reader = new FrameReader(sink, { partial: true });
   const socket = openConnection(options.host, port, options.tls, reader.onread);
