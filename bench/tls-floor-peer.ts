@@ -1,4 +1,4 @@
-// node:tls alone (or node:net alone) moving a TLS job's bytes, text and key up and result down, with no work on either side: the floor under the TLS row.
+// node:tls alone (or node:net alone) moving a TLS job's bytes, text and key up and result down, with no work on either side: the least time a TLS job could take (the TLS row's ceiling).
 import { readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { connect, createServer, type TlsOptions } from 'node:tls';

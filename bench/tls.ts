@@ -26,8 +26,6 @@ export interface TlsResult {
   ceiling: number;
 }
 
-type Sample = TlsWay;
-
 /** `sizeMiB` of text through a plain server and a TLS one started for the purpose, `runs` times each, alternating. */
 export async function measureTls(root: string, dir: string, sizeMiB: number, runs: number, plain: Server, note: (line: string) => void): Promise<TlsResult> {
   const certs = makeCerts(dir);
@@ -43,19 +41,19 @@ export async function measureTls(root: string, dir: string, sizeMiB: number, run
   await writeRandomText(text, bytes);
   await writeRandomText(key, bytes);
   /** One client run against `server`, with the CPU both sides spent on it. */
-  const measure = async (server: Server, command: string, args: string[], what: string, stdout?: string): Promise<Sample> => {
+  const measure = async (server: Server, command: string, args: string[], what: string, stdout?: string): Promise<TlsWay> => {
     const before = treeCpuSeconds(server.pid);
     const result = await runProgram(command, args, { stdout, cpu: true, what, context: () => server.stderr() });
     return { seconds: result.seconds, clientCpu: result.cpuSeconds, serverCpu: treeCpuSeconds(server.pid) - before };
   };
-  const job = async (server: Server, extra: string[], what: string): Promise<Sample> => {
+  const job = async (server: Server, extra: string[], what: string): Promise<TlsWay> => {
     const sample = await measure(server, join(root, 'enc_client'), [text, key, String(server.port), ...extra], what, cipher);
     if (statSync(cipher).size !== bytes + 1) throw new BenchError(`${what} wrote ${statSync(cipher).size} bytes, not ${bytes + 1}`);
     return sample;
   };
-  const alone = (server: Server, extra: string[], what: string): Promise<Sample> =>
+  const alone = (server: Server, extra: string[], what: string): Promise<TlsWay> =>
     measure(server, process.execPath, [peer, 'client', String(bytes), ...extra, String(server.port)], what);
-  const samples: Record<keyof TlsResult['ways'], Sample[]> = { plain: [], tls: [], tcpAlone: [], tlsAlone: [] };
+  const samples: Record<keyof TlsResult['ways'], TlsWay[]> = { plain: [], tls: [], tcpAlone: [], tlsAlone: [] };
   try {
     // Warm-up, unmeasured: the TLS server is new, and each of its workers runs its first
     // streaming jobs some 200 ms slower (measured on 64 MiB jobs); the plain server's
@@ -84,7 +82,7 @@ export async function measureTls(root: string, dir: string, sizeMiB: number, run
   }
   const medianOf = (values: (number | null)[], digits: number): number | null =>
     values.every((x) => x !== null) ? Number(median(values as number[]).toFixed(digits)) : null;
-  const medians = (list: Sample[]): TlsWay => ({
+  const medians = (list: TlsWay[]): TlsWay => ({
     seconds: medianOf(list.map((sample) => sample.seconds), 3)!,
     clientCpu: medianOf(list.map((sample) => sample.clientCpu), 2),
     serverCpu: medianOf(list.map((sample) => sample.serverCpu), 2),
