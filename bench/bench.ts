@@ -28,6 +28,7 @@ import {
   Server,
   stopServers,
   TreePeak,
+  warmUp,
   writeRandomText,
 } from './lib.js';
 import { measureCapacity, renderCapacity, type CapacityResult } from './capacity.js';
@@ -194,18 +195,13 @@ function checkDisk(dir: string, sizesMiB: number[]): void {
   }
 }
 
-/** Five 8 MiB decryptions at once on `dec`, of a text `enc` encrypted: unmeasured. */
+/** 8 MiB decryptions at once on `dec`, of a text `enc` encrypted with itself as the key: unmeasured. */
 async function warmStreaming(dir: string, enc: Server, dec: Server): Promise<void> {
-  const [text, key, cipher] = ['warm-text', 'warm-key', 'warm-stream-cipher'].map((name) => join(dir, name));
+  const [text, cipher] = ['warm-text', 'warm-stream-cipher'].map((name) => join(dir, name));
   await writeRandomText(text, 8 * MIB);
-  await writeRandomText(key, 8 * MIB);
-  await runProgram(bin('enc_client'), [text, key, String(enc.port)], { stdout: cipher, what: 'enc_client (streaming warm-up)' });
-  await Promise.all(
-    Array.from({ length: CLIENTS_AT_ONCE }, (_, i) =>
-      runProgram(bin('dec_client'), [cipher, key, String(dec.port)], { what: `dec_client (streaming warm-up ${i + 1})`, context: () => dec.stderr() }),
-    ),
-  );
-  for (const file of [text, key, cipher]) rmSync(file, { force: true });
+  await runProgram(bin('enc_client'), [text, text, String(enc.port)], { stdout: cipher, what: 'enc_client (streaming warm-up)' });
+  await warmUp(dec, bin('dec_client'), [cipher, text, String(dec.port)], 'dec_client, streaming');
+  for (const file of [text, cipher]) rmSync(file, { force: true });
 }
 
 /** The wall time of `node -e 0`, the start-up no Node program can avoid. */
@@ -539,16 +535,10 @@ async function main(): Promise<void> {
   await writeRandomText(smallKey, SMALL_KEY);
 
   // Warm-up, unmeasured: every worker of both servers serves once before anything counts.
-  const warm = (server: Server, client: string, input: string): Promise<unknown> =>
-    Promise.all(
-      Array.from({ length: CLIENTS_AT_ONCE }, () =>
-        runProgram(bin(client), [input, smallKey, String(server.port)], { what: `${client} (warm-up)`, context: () => server.stderr() }),
-      ),
-    );
   const warmCipher = join(dir, 'warm-cipher');
   await runProgram(bin('enc_client'), [PLAINTEXT1, smallKey, String(enc.port)], { stdout: warmCipher, what: 'enc_client (warm-up)' });
-  await warm(enc, 'enc_client', PLAINTEXT1);
-  await warm(dec, 'dec_client', warmCipher);
+  await warmUp(enc, bin('enc_client'), [PLAINTEXT1, smallKey, String(enc.port)], 'enc_client');
+  await warmUp(dec, bin('dec_client'), [warmCipher, smallKey, String(dec.port)], 'dec_client');
 
   note('small-message latency');
   const latency = await measureLatency(smallKey, enc);
@@ -564,7 +554,7 @@ async function main(): Promise<void> {
 
   // The five jobs above ran enc_server's workers through streaming jobs; dec_server's have
   // served only tiny ones, and a worker's first streaming jobs run slower (the JIT), which
-  // made decryption look slower than encryption at the first size. Five at once, to reach them all.
+  // made decryption look slower than encryption at the first size.
   note('warming dec_server with streaming jobs');
   await warmStreaming(dir, enc, dec);
 

@@ -3,7 +3,7 @@ import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildSync } from 'esbuild';
 import { makeCerts } from '../test/helpers/certs.js';
-import { BenchError, median, MIB, runProgram, Server, treeCpuSeconds, writeRandomText } from './lib.js';
+import { BenchError, median, MIB, runProgram, Server, treeCpuSeconds, warmUp, writeRandomText } from './lib.js';
 
 /** One way of moving the job's bytes: medians of its runs. */
 export interface TlsWay {
@@ -57,14 +57,10 @@ export async function measureTls(root: string, dir: string, sizeMiB: number, run
   try {
     // Warm-up, unmeasured: the TLS server is new, and each of its workers runs its first
     // streaming jobs some 200 ms slower (measured on 64 MiB jobs); the plain server's
-    // workers have run the earlier measurements' jobs by now. Five at once, to reach them all.
+    // workers have run the earlier measurements' jobs by now.
     const warmText = join(dir, 'tls-warm');
     await writeRandomText(warmText, 8 * MIB);
-    await Promise.all(
-      Array.from({ length: 5 }, (_, i) =>
-        runProgram(join(root, 'enc_client'), [warmText, warmText, String(secure.port), '--tls-ca', certs.ca], { what: `enc_client --tls-ca (warm-up ${i + 1})` }),
-      ),
-    );
+    await warmUp(secure, join(root, 'enc_client'), [warmText, warmText, String(secure.port), '--tls-ca', certs.ca], 'enc_client --tls-ca');
     rmSync(warmText, { force: true });
     for (let run = 1; run <= runs; run++) {
       samples.plain.push(await job(plain, [], `enc_client on ${sizeMiB} MiB, plain (run ${run})`));
