@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { connect, createServer, type TlsOptions } from 'node:tls';
-import { serverCiphers, TLS_MIN_VERSION } from '../src/tls-options.js';
+import { serverCiphers, TLS_MIN_VERSION } from '../src/tls/options.js';
 
 /** What the server writes back: half of what it reads, as RESULT is half of TEXT and KEY. */
 const REPLY = Buffer.alloc(1 << 19, 65);

@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ErrorCode, LINGER_MS, FrameType, Role } from '../src/protocol.js';
+import { ErrorCode, FrameType, Role } from '../src/protocol/frames.js';
+import { LINGER_MS } from '../src/protocol/timeouts.js';
 import { run, startServer, type Server } from '../test/helpers/programs.js';
 import {
   errorCode,

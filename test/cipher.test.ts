@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import t from 'tap';
 import fc from 'fast-check';
-import { ALPHABET, cipherTable, describeByte, SIMD_FROM, type Direction } from '../src/alphabet.js';
-import { CIPHER_WINDOW, ErrorCode, FrameType, errorFrame, type Frame } from '../src/protocol.js';
+import { ALPHABET, cipherTable, describeByte, SIMD_FROM, type Direction } from '../src/cipher/alphabet.js';
+import { CIPHER_WINDOW, ErrorCode, FrameType, errorFrame, type Frame } from '../src/protocol/frames.js';
 import { REGION } from '../src/simd/kernels.js';
 import { GATHER_SIZE } from '../src/streams/byte-queue.js';
 import { Cipher } from './helpers/cipher-stream.js';
@@ -397,7 +397,7 @@ t.test('a bad byte in text or key is BAD_TEXT or BAD_KEY at its 1-based symbol',
   );
 });
 
-/** 'a' or 'an' before a number below 1000, as it is spoken; spelled out here, not taken from src/words.ts. */
+/** 'a' or 'an' before a number below 1000, as it is spoken; spelled out here, not taken from src/format/words.ts. */
 function articleOf(n: number): 'a' | 'an' {
   assert.ok(n < 1000);
   return n === 8 || n === 11 || n === 18 || (n >= 80 && n < 90) || (n >= 800 && n < 900) ? 'an' : 'a';

@@ -1,10 +1,10 @@
-// A client that is done ends by letting its event loop run dry, not by process.exit(), which can hang forever on Node 24 (src/exit.ts).
+// A client that is done ends by letting its event loop run dry, not by process.exit(), which can hang forever on Node 24 (src/cli/exit.ts).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { EXIT_BACKSTOP_MS } from '../src/exit.js';
+import { EXIT_BACKSTOP_MS } from '../src/cli/exit.js';
 import { FIXTURES, ROOT, run, startServer } from './helpers/programs.js';
 import { tempDir } from './helpers/wire.js';
 
@@ -61,7 +61,7 @@ t.test('a finished job ends without process.exit()', async (t) => {
 async function runScript(source: string): Promise<{ code: number | null; ms: number }> {
   const clock = `let endedAt = 0;
 process.on('exit', () => process.stdout.write(String(performance.now() - endedAt)));
-const { endWhenIdle } = require(${JSON.stringify(join(ROOT, 'src', 'exit.ts'))});
+const { endWhenIdle } = require(${JSON.stringify(join(ROOT, 'src', 'cli', 'exit.ts'))});
 const end = (code, open) => { endedAt = performance.now(); endWhenIdle(code, open); };
 `;
   const child = spawn(process.execPath, ['--import', 'tsx', '-e', clock + source], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });

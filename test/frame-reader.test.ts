@@ -4,10 +4,10 @@ import { once } from 'node:events';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import t from 'tap';
-import { FrameType, type Frame } from '../src/protocol.js';
+import { FrameType, type Frame } from '../src/protocol/frames.js';
 import { encodeFrame } from '../src/streams/frame-encoder.js';
 import { FrameReader } from '../src/streams/frame-reader.js';
-import { ResultSink } from '../src/streams/result-sink.js';
+import { ResultSink } from '../src/client/result-sink.js';
 import { ReplyCheck } from '../src/client/reply-check.js';
 import { seededSymbols } from './helpers/streams.js';
 

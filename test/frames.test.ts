@@ -2,15 +2,7 @@
 import assert from 'node:assert/strict';
 import t from 'tap';
 import fc from 'fast-check';
-import {
-  ErrorCode,
-  FrameType,
-  HEADER_SIZE,
-  MAX_CONTROL_PAYLOAD,
-  MAX_PAYLOAD,
-  STREAM_TYPES,
-  type Frame,
-} from '../src/protocol.js';
+import { ErrorCode, FrameType, HEADER_SIZE, MAX_CONTROL_PAYLOAD, MAX_PAYLOAD, STREAM_TYPES, type Frame } from '../src/protocol/frames.js';
 import { FrameDecoder, type FrameDecoderOptions } from './helpers/frame-decoder.js';
 import { encodeFrame, frameHeader } from '../src/streams/frame-encoder.js';
 import { chunkSizes, errorOf, feed, holds, plain, settle, split } from './helpers/streams.js';

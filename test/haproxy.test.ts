@@ -6,7 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { freePort, ROOT, run, startServer, waitForPort, type Server } from './helpers/programs.js';
-import { FrameType, Role } from '../src/protocol.js';
+import { FrameType, Role } from '../src/protocol/frames.js';
 import { childrenOf, exchange, job, model, randomSymbols, resultText, tempDir, waitUntil } from './helpers/wire.js';
 
 /** HAProxy's path, installing it from the Debian packages when it is missing and we may; null when we cannot. */

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { ErrorCode, FrameType, type Frame } from '../src/protocol.js';
+import { ErrorCode, FrameType, type Frame } from '../src/protocol/frames.js';
 import { FrameDecoder } from './helpers/frame-decoder.js';
 import { bin, FIXTURES } from './helpers/programs.js';
 import { frame } from './helpers/wire.js';

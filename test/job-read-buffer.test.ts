@@ -3,7 +3,7 @@
 // socket write 150 ms after it is made; the data is read at that time, as libuv would.
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import t from 'tap';
-import { FrameType } from '../src/protocol.js';
+import { FrameType } from '../src/protocol/frames.js';
 import { Job, type JobEnd } from '../src/server/job.js';
 import { ABC, decodeFrames, frame, resultText } from './helpers/wire.js';
 

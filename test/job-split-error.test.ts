@@ -1,7 +1,7 @@
 // A client's ERROR frame whose payload comes in two reads is logged whole: the first part
 // must outlive the read buffer the next read goes into.
 import t from 'tap';
-import { FrameType } from '../src/protocol.js';
+import { FrameType } from '../src/protocol/frames.js';
 import { startServer } from './helpers/programs.js';
 import { frame, hello, linesFor, RawConnection, waitUntil } from './helpers/wire.js';
 

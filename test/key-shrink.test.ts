@@ -3,8 +3,8 @@ import { truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { checkKey, checkText, openInput } from '../src/client/input-file.js';
-import { CHUNK_SIZE, FrameType, Role, type Frame } from '../src/protocol.js';
-import { PadSource } from '../src/streams/pad-source.js';
+import { CHUNK_SIZE, FrameType, Role, type Frame } from '../src/protocol/frames.js';
+import { PadSource } from '../src/client/pad-source.js';
 
 const SYMBOLS = 4 * CHUNK_SIZE;
 

@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import t from 'tap';
-import { UserError } from '../src/cli.js';
+import { UserError } from '../src/cli/errors.js';
 import { FileLock } from '../src/client/ledger-lock.js';
 import { formatLedger, LEDGER_HEADER, ledgerPath, parseLedger, readLedger, updateLedger, type Ledger } from '../src/client/ledger.js';
 import { normalize } from '../src/client/ranges.js';

@@ -6,8 +6,8 @@ import { createServer as createHttpServer } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { reason } from '../src/cli.js';
-import { hostPort } from '../src/host-port.js';
+import { reason } from '../src/cli/errors.js';
+import { hostPort } from '../src/format/host-port.js';
 import { bin, FIXTURES, freePort, run, startServer, type Result } from './helpers/programs.js';
 
 /** Raw Node text that must never reach a user. */

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import * as tls from 'node:tls';
 import t, { type Test } from 'tap';
-import { FrameType } from '../src/protocol.js';
+import { FrameType } from '../src/protocol/frames.js';
 import { clientCertificateProblem } from '../src/server/client-certificate.js';
 import { runPreamble, type PreambleOptions } from '../src/server/preamble.js';
 import { makeCerts, type Certs } from './helpers/certs.js';

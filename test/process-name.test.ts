@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { existsSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { invokedName } from '../src/process-name.js';
+import { invokedName } from '../src/cli/process-name.js';
 import { bin, freePort, waitForPort } from './helpers/programs.js';
 
 t.test('invokedName()', async (t) => {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import t from 'tap';
-import { ErrorCode, FrameType, MAX_CONTROL_PAYLOAD, errorFrame, parseError } from '../src/protocol.js';
+import { ErrorCode, FrameType, MAX_CONTROL_PAYLOAD, errorFrame, parseError } from '../src/protocol/frames.js';
 
 t.test('an ERROR frame carries its code and message, and fits a control frame', async (t) => {
   const frame = errorFrame(ErrorCode.ROLE, 'this server does not serve your role');

@@ -2,7 +2,7 @@
 import t from 'tap';
 import fc from 'fast-check';
 import { isIPv6 } from 'node:net';
-import { PROXY_V1_MAX_LENGTH, PROXY_V2_MAX_LENGTH } from '../src/protocol.js';
+import { PROXY_V1_MAX_LENGTH, PROXY_V2_MAX_LENGTH } from '../src/protocol/proxy.js';
 import { formatIPv6, parseProxyHeader, type ProxyHeader } from '../src/server/proxy-header.js';
 import { holds } from './helpers/streams.js';
 

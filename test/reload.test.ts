@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { copyFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { FrameType } from '../src/protocol.js';
+import { FrameType } from '../src/protocol/frames.js';
 import { bin, freePort, startServer, waitForPort } from './helpers/programs.js';
 import { childrenOf, frame, hello, model, randomSymbols, rawRoundTrip, RawConnection, resultText, tempDir, waitUntil } from './helpers/wire.js';
 

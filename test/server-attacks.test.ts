@@ -6,7 +6,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { ErrorCode, FrameType, IDLE_SHED_MS, SHED_GRACE_MS } from '../src/protocol.js';
+import { ErrorCode, FrameType } from '../src/protocol/frames.js';
+import { IDLE_SHED_MS, SHED_GRACE_MS } from '../src/protocol/capacity.js';
 import { startServer, type Server } from './helpers/programs.js';
 import { errorCode, exchange, fdCount, frame, hello, model, randomSymbols, RawConnection, runWithin, childrenOf, tempDir, waitUntil } from './helpers/wire.js';
 

@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { ErrorCode, FrameType, Role } from '../src/protocol.js';
+import { ErrorCode, FrameType, Role } from '../src/protocol/frames.js';
 import { bin, freePort, run, startServer, type Server } from './helpers/programs.js';
 import {
   canConnect,

@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import t, { type Test } from 'tap';
-import { CIPHER_WINDOW, ErrorCode, FrameType, MAX_CONTROL_PAYLOAD, MAX_PAYLOAD, Role } from '../src/protocol.js';
+import { CIPHER_WINDOW, ErrorCode, FrameType, MAX_CONTROL_PAYLOAD, MAX_PAYLOAD, Role } from '../src/protocol/frames.js';
 import { run, startServer, type Server } from './helpers/programs.js';
 import {
   ABC,

@@ -4,7 +4,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { ErrorCode, FrameType, LINGER_MS, Role } from '../src/protocol.js';
+import { ErrorCode, FrameType, Role } from '../src/protocol/frames.js';
+import { LINGER_MS } from '../src/protocol/timeouts.js';
 import { run, startServer } from './helpers/programs.js';
 import {
   childrenOf,

@@ -2,7 +2,7 @@
 // peer named by its address (IPv4 as 127.0.0.1:P, IPv6 as [::1]:P), a client's ERROR
 // frame never echoed back, and the bytes counted are the bytes read.
 import t from 'tap';
-import { ErrorCode, FrameType } from '../src/protocol.js';
+import { ErrorCode, FrameType } from '../src/protocol/frames.js';
 import { startServer } from './helpers/programs.js';
 import { canConnect, errorCode, exchange, frame, frameTypes, hello, linesFor, waitUntil } from './helpers/wire.js';
 

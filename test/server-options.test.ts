@@ -2,7 +2,7 @@
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import t from 'tap';
-import { FrameType, Role } from '../src/protocol.js';
+import { FrameType, Role } from '../src/protocol/frames.js';
 import { freePort, run, startServer } from './helpers/programs.js';
 import { childrenOf, exchange, frame, frameTypes, hello, linesFor, model, resultText, waitUntil } from './helpers/wire.js';
 

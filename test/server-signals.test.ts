@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { ErrorCode, FrameType } from '../src/protocol.js';
+import { ErrorCode, FrameType } from '../src/protocol/frames.js';
 import { bin, freePort, startServer, waitForPort } from './helpers/programs.js';
 import {
   canConnect,

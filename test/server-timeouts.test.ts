@@ -6,7 +6,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { ErrorCode, FrameType, LINGER_MS } from '../src/protocol.js';
+import { ErrorCode, FrameType } from '../src/protocol/frames.js';
+import { LINGER_MS } from '../src/protocol/timeouts.js';
 import { startServer } from './helpers/programs.js';
 import {
   errorCode,

@@ -6,7 +6,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import * as tls from 'node:tls';
 import t, { type Test } from 'tap';
-import { Role } from '../src/protocol.js';
+import { Role } from '../src/protocol/frames.js';
 import { makeCerts } from './helpers/certs.js';
 import { freePort, run, startServer, type Result } from './helpers/programs.js';
 import { decodeFrames, errorCode, job, model, randomSymbols, resultText, tempDir, waitUntil } from './helpers/wire.js';

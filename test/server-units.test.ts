@@ -2,9 +2,12 @@
 // rule, the whole-job answer against the mod-27 model, strict timeouts and numbers.
 import fc from 'fast-check';
 import t from 'tap';
-import { parseCount, parsePort } from '../src/cli.js';
-import { cipherTable } from '../src/alphabet.js';
-import { DEFAULT_TIMEOUTS, FrameType, IDLE_SHED_MS, MIN_RATE, readTimeouts, SHED_GRACE_MS } from '../src/protocol.js';
+import { parseCount, parsePort } from '../src/cli/command-line.js';
+import { cipherTable } from '../src/cipher/alphabet.js';
+import { DEFAULT_TIMEOUTS } from '../src/protocol/timeouts.js';
+import { FrameType } from '../src/protocol/frames.js';
+import { IDLE_SHED_MS, MIN_RATE, SHED_GRACE_MS } from '../src/protocol/capacity.js';
+import { readTimeouts } from '../src/cli/environment.js';
 import { effectiveCaps, openFileLimit, pickVictim, type Standing } from '../src/server/limits.js';
 import { escapeText, formatPeer } from '../src/server/log.js';
 import { answerWholeJob } from '../src/server/whole-job.js';

@@ -2,9 +2,9 @@
 import assert from 'node:assert/strict';
 import t from 'tap';
 import fc from 'fast-check';
-import { describeByte, findNonSymbol, SIMD_FROM } from '../src/alphabet.js';
+import { describeByte, findNonSymbol, SIMD_FROM } from '../src/cipher/alphabet.js';
 import { REGION } from '../src/simd/kernels.js';
-import { UserError } from '../src/cli.js';
+import { UserError } from '../src/cli/errors.js';
 import type { InputFile } from '../src/client/input-file.js';
 import { SymbolCheck } from '../src/client/symbol-check.js';
 import { ABC, chunkSizes, holds, nonSymbolByte, seededSymbols, split, SYMBOL_VALUE } from './helpers/streams.js';

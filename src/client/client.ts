@@ -1,14 +1,15 @@
 // A client's whole job: check the files, stream them to the server, write the result to stdout.
 import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream';
-import { type Direction } from '../alphabet.js';
-import { EXIT_INPUT, EXIT_OK, EXIT_SERVER, fail, reason, UserError } from '../cli.js';
-import { endWhenIdle } from '../exit.js';
-import { ErrorCode, readReplyTimeout, Role } from '../protocol.js';
+import { type Direction } from '../cipher/alphabet.js';
+import { EXIT_INPUT, EXIT_OK, EXIT_SERVER, fail, reason, UserError } from '../cli/errors.js';
+import { endWhenIdle } from '../cli/exit.js';
+import { ErrorCode, Role } from '../protocol/frames.js';
+import { readReplyTimeout } from '../cli/environment.js';
 import { FrameReader } from '../streams/frame-reader.js';
 import { FrameWriter } from '../streams/frame-writer.js';
-import { PadSource } from '../streams/pad-source.js';
-import { ResultSink } from '../streams/result-sink.js';
+import { PadSource } from './pad-source.js';
+import { ResultSink } from './result-sink.js';
 import { isTlsRecord, openConnection, tlsFailure, tlsRefusal } from './connect.js';
 import { startProgress, wantProgress } from './progress.js';
 import { checkKey, checkText, countSymbols, openInput, type InputFile } from './input-file.js';
@@ -16,9 +17,9 @@ import { ledgerPath } from './ledger.js';
 import { reserve, stretchTooShort, trim, usedLine, type Job, type Reservation } from './no-reuse.js';
 import { ReplyCheck } from './reply-check.js';
 import { watchReply } from './reply-timer.js';
-import { hostPort } from '../host-port.js';
-import type { ClientTls } from '../tls-options.js';
-import { article } from '../words.js';
+import { hostPort } from '../format/host-port.js';
+import type { ClientTls } from '../tls/options.js';
+import { article } from '../format/words.js';
 
 export interface ClientOptions {
   program: string;

@@ -1,8 +1,8 @@
 // Opens a client's connection to its server, plain or TLS, and says in the project's words what went wrong with TLS.
 import { connect as connectTcp, isIP, type Socket } from 'node:net';
-import { ErrorCode } from '../protocol.js';
-import { TLS_MIN_VERSION, type ClientTls } from '../tls-options.js';
-import { tlsModule } from '../lazy-modules.js';
+import { ErrorCode } from '../protocol/frames.js';
+import { TLS_MIN_VERSION, type ClientTls } from '../tls/options.js';
+import { tlsModule } from '../tls/lazy-modules.js';
 
 /**
  * A socket to the server, plain or TLS. `onread` (net.connect's reused read buffer) is

@@ -1,8 +1,8 @@
 // A client's text and key files: opening them, checking them, reading them in step.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { describeByte, findNonSymbol, NEWLINE, scanBuffer } from '../alphabet.js';
-import { reason, UserError } from '../cli.js';
-import { plural, textOf } from '../words.js';
+import { describeByte, findNonSymbol, NEWLINE, scanBuffer } from '../cipher/alphabet.js';
+import { reason, UserError } from '../cli/errors.js';
+import { plural, textOf } from '../format/words.js';
 
 export interface InputFile {
   /** 'text', 'ciphertext' or 'key', for messages. */

@@ -1,8 +1,8 @@
 // An exclusive lock next to a file, safe under concurrency and kill -9: a symlink naming its holder.
 import { readlinkSync, symlinkSync, unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { UserError } from '../cli.js';
-import { cryptoModule } from '../lazy-modules.js';
+import { UserError } from '../cli/errors.js';
+import { cryptoModule } from '../tls/lazy-modules.js';
 
 /** How long to wait for a lock held by a live process before giving up. */
 export const LOCK_WAIT_MS = 10_000;

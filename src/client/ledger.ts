@@ -2,7 +2,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
-import { reason, UserError } from '../cli.js';
+import { reason, UserError } from '../cli/errors.js';
 import { FileLock } from './ledger-lock.js';
 import { normalize, type Range } from './ranges.js';
 

@@ -1,8 +1,9 @@
 // The command line shared by enc_client and dec_client.
-import type { Direction } from '../alphabet.js';
-import { fail, guard, parseCommandLine, parsePort, UserError } from '../cli.js';
-import { CLIENT_TLS_OPTIONS, clientTls } from '../tls-options.js';
-import { VERSION } from '../version.js';
+import type { Direction } from '../cipher/alphabet.js';
+import { fail, guard, UserError } from '../cli/errors.js';
+import { parseCommandLine, parsePort } from '../cli/command-line.js';
+import { CLIENT_TLS_OPTIONS, clientTls } from '../tls/options.js';
+import { VERSION } from '../cli/version.js';
 import { runClient } from './client.js';
 
 export function clientMain(program: string, direction: Direction): void {

@@ -1,7 +1,7 @@
 // enc_client --no-reuse: naming a key, and choosing and recording in the ledger the key symbols a job may use.
-import { UserError } from '../cli.js';
-import { cryptoModule } from '../lazy-modules.js';
-import { plural, textOf } from '../words.js';
+import { UserError } from '../cli/errors.js';
+import { cryptoModule } from '../tls/lazy-modules.js';
+import { plural, textOf } from '../format/words.js';
 import { countSymbols, keyTooShort, readInto, type InputFile } from './input-file.js';
 import { updateLedger } from './ledger.js';
 import { add, gapFrom, longestGap, lowestFit, overlap, remove, usedCount, type Range } from './ranges.js';

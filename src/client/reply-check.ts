@@ -1,6 +1,6 @@
 // What a client accepts from its server: only alphabet symbols, never more than it sent, and all of them by DONE.
-import { describeByte, findNonSymbol } from '../alphabet.js';
-import { textOf } from '../words.js';
+import { describeByte, findNonSymbol } from '../cipher/alphabet.js';
+import { textOf } from '../format/words.js';
 
 /** The text as sent so far: `sent` symbols, and `total` once the whole text's length is known. */
 export interface SentText {

@@ -1,5 +1,5 @@
 // Checks a text or key that could not be checked in advance, chunk by chunk as it streams.
-import { findNonSymbol, NEWLINE } from '../alphabet.js';
+import { findNonSymbol, NEWLINE } from '../cipher/alphabet.js';
 import { badCharacter, type InputFile } from './input-file.js';
 
 /**

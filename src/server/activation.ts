@@ -1,5 +1,5 @@
 // systemd socket activation: whether this process was handed its listening socket (sd_listen_fds(3)), and on which descriptor.
-import { UserError } from '../cli.js';
+import { UserError } from '../cli/errors.js';
 
 /** The first descriptor systemd passes (SD_LISTEN_FDS_START). */
 export const LISTEN_FDS_START = 3;

@@ -14,8 +14,3 @@ export function clientCertificateProblem(certificate: X509Certificate | undefine
   if (now > new Date(certificate.validTo)) return 'the client certificate has expired';
   return null;
 }
-
-/** Every certificate of a PEM bundle. */
-export function splitPem(pem: string): string[] {
-  return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-}

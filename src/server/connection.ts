@@ -1,9 +1,11 @@
 // One client connection in a worker: its handshake, its job, its answer and linger, and the progress the eviction rule weighs.
 import type { Socket } from 'node:net';
-import type { Direction } from '../alphabet.js';
-import { ErrorCode, errorFrame, LINGER_MS, RATE_WINDOW_MS, type Role, type Timeouts } from '../protocol.js';
+import type { Direction } from '../cipher/alphabet.js';
+import { ErrorCode, errorFrame, type Role } from '../protocol/frames.js';
+import { LINGER_MS, type Timeouts } from '../protocol/timeouts.js';
+import { RATE_WINDOW_MS } from '../protocol/capacity.js';
 import { encodeFrame } from '../streams/frame-encoder.js';
-import { plural } from '../words.js';
+import { plural } from '../format/words.js';
 import { judgeHello, parseHello, ROLE_NAMES, type Refusal } from './handshake.js';
 import { Job, type JobEnd } from './job.js';
 import { answerWholeJob, type WholeAnswer } from './whole-job.js';

@@ -1,6 +1,6 @@
 // The opening of a connection, as pure functions: the HELLO parsed from the first bytes, and judged.
-import { ErrorCode, FrameType, HEADER_SIZE, MAX_CONTROL_PAYLOAD, PROTOCOL_VERSION, Role } from '../protocol.js';
-import { article } from '../words.js';
+import { ErrorCode, FrameType, HEADER_SIZE, MAX_CONTROL_PAYLOAD, PROTOCOL_VERSION, Role } from '../protocol/frames.js';
+import { article } from '../format/words.js';
 
 export type Hello =
   | { ok: true; version: number; role: number; /** bytes that came after the HELLO frame */ rest: Buffer }

@@ -1,9 +1,10 @@
 // One job on its connection: the socket's reads parsed into frames, the cipher, RESULT frames written back, and how it ended.
 import type { Socket } from 'node:net';
-import type { Direction } from '../alphabet.js';
-import { BufferPool } from '../buffer-pool.js';
+import type { Direction } from '../cipher/alphabet.js';
+import { BufferPool } from '../memory/buffer-pool.js';
 import { collectYoungGarbage, readIntoBuffer } from '../node-internals.js';
-import { CIPHER_WINDOW, ErrorCode, errorFrame, FrameType, JOB_READ_BUFFER, parseError, type Frame } from '../protocol.js';
+import { CIPHER_WINDOW, ErrorCode, errorFrame, FrameType, parseError, type Frame } from '../protocol/frames.js';
+import { JOB_READ_BUFFER } from '../protocol/capacity.js';
 import { CipherCore } from '../streams/cipher-core.js';
 import { encodeFrame, frameHeader } from '../streams/frame-encoder.js';
 import { FrameParser } from '../streams/frame-parser.js';

@@ -1,6 +1,6 @@
 // Per-worker caps (kept below the descriptor limit) and the eviction rule: which connection makes room when a worker is full.
 import { readFileSync } from 'node:fs';
-import { FD_RESERVE, IDLE_SHED_MS, MIN_RATE, SHED_GRACE_MS } from '../protocol.js';
+import { FD_RESERVE, IDLE_SHED_MS, MIN_RATE, SHED_GRACE_MS } from '../protocol/capacity.js';
 
 export interface Caps {
   /** Jobs in progress at once. */

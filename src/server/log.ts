@@ -1,5 +1,5 @@
 // The server's log: one printable line per event, peers named by address, peer-supplied text escaped, bursts summed up.
-import { hostPort } from '../host-port.js';
+import { hostPort } from '../format/host-port.js';
 
 /** A peer as `127.0.0.1:5000` or `[::1]:5000`; null when the connection has already gone. */
 export function formatPeer(address: string | undefined, port: number | undefined): string | null {

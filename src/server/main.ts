@@ -1,16 +1,12 @@
 // The command line shared by enc_server and dec_server; the same file runs their workers.
-import type { Direction } from '../alphabet.js';
-import { fail, guard, parseCommandLine, parseCount, parsePort, UserError } from '../cli.js';
-import {
-  DEFAULT_CONNECTIONS_PER_WORKER,
-  DEFAULT_JOBS_PER_WORKER,
-  MAX_CONNECTIONS_PER_WORKER,
-  MAX_JOBS_PER_WORKER,
-  readTimeouts,
-} from '../protocol.js';
-import { nameServerProcess } from '../process-name.js';
-import { SERVER_TLS_OPTIONS, serverTls } from '../tls-options.js';
-import { VERSION } from '../version.js';
+import type { Direction } from '../cipher/alphabet.js';
+import { fail, guard, UserError } from '../cli/errors.js';
+import { parseCommandLine, parseCount, parsePort } from '../cli/command-line.js';
+import { DEFAULT_CONNECTIONS_PER_WORKER, DEFAULT_JOBS_PER_WORKER, MAX_CONNECTIONS_PER_WORKER, MAX_JOBS_PER_WORKER } from '../protocol/capacity.js';
+import { readTimeouts } from '../cli/environment.js';
+import { nameServerProcess } from '../cli/process-name.js';
+import { SERVER_TLS_OPTIONS, serverTls } from '../tls/options.js';
+import { VERSION } from '../cli/version.js';
 import { activatedSocket } from './activation.js';
 import { runSupervisor } from './supervisor.js';
 import { runWorker } from './worker.js';

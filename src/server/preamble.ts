@@ -2,7 +2,8 @@
 import type { X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
-import { ErrorCode, errorFrame, LINGER_MS } from '../protocol.js';
+import { ErrorCode, errorFrame } from '../protocol/frames.js';
+import { LINGER_MS } from '../protocol/timeouts.js';
 import { encodeFrame } from '../streams/frame-encoder.js';
 import { clientCertificateProblem } from './client-certificate.js';
 import { formatPeer } from './log.js';

@@ -1,6 +1,6 @@
 // Parses the PROXY protocol header (version 1 text or version 2 binary) a load balancer puts before a connection's bytes.
 import { isIPv4, isIPv6 } from 'node:net';
-import { PROXY_V1_MAX_LENGTH, PROXY_V2_MAX_LENGTH } from '../protocol.js';
+import { PROXY_V1_MAX_LENGTH, PROXY_V2_MAX_LENGTH } from '../protocol/proxy.js';
 
 export interface Address {
   address: string;

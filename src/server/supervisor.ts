@@ -1,7 +1,7 @@
 // A server's main process: binds the listening socket (or adopts systemd's), keeps the pool of workers that accept on it, and takes the signals; it never touches a client connection.
-import { reason } from '../cli.js';
-import { hostPort } from '../host-port.js';
-import type { Timeouts } from '../protocol.js';
+import { reason } from '../cli/errors.js';
+import { hostPort } from '../format/host-port.js';
+import type { Timeouts } from '../protocol/timeouts.js';
 import { adoptListener, bindListener, ListenError, type ListenHandle } from './listener.js';
 import { stderrLog } from './log.js';
 import { WorkerPool } from './pool.js';

@@ -1,5 +1,5 @@
 // A job that came whole in its first read (HELLO to END) with nothing wrong in it, answered from that read in one write; the rest go through the pipeline, which alone words faults.
-import { FrameType, HEADER_SIZE, MAX_CONTROL_PAYLOAD, MAX_PAYLOAD } from '../protocol.js';
+import { FrameType, HEADER_SIZE, MAX_CONTROL_PAYLOAD, MAX_PAYLOAD } from '../protocol/frames.js';
 
 export interface WholeAnswer {
   /** RESULT (when there are symbols) and DONE, as one buffer. */

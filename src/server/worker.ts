@@ -1,15 +1,16 @@
 // A server's worker process: accepts connections on the listening handle the main process sends it, and serves many at once within its caps.
 import { createServer, type Server, type Socket } from 'node:net';
 import { createSecureContext } from 'node:tls';
-import { cipherTable, type Direction } from '../alphabet.js';
-import { reason } from '../cli.js';
-import { LINGER_MS, Role, type Timeouts } from '../protocol.js';
+import { cipherTable, type Direction } from '../cipher/alphabet.js';
+import { reason } from '../cli/errors.js';
+import { LINGER_MS, type Timeouts } from '../protocol/timeouts.js';
+import { Role } from '../protocol/frames.js';
 import { Connection, type Host } from './connection.js';
 import { effectiveCaps, openFileLimit, pickVictim, type Caps } from './limits.js';
 import { BurstLog, formatPeer, stderrLog, type Log } from './log.js';
 import type { ToMain, ToWorker } from './messages.js';
 import { runPreamble, type PreambleOptions } from './preamble.js';
-import type { ServerTls } from '../tls-options.js';
+import type { ServerTls } from '../tls/options.js';
 
 export interface WorkerConfig {
   program: string;

@@ -1,8 +1,8 @@
 // The cipher over frames: TEXT and KEY in, one RESULT frame out per frame that matches waiting bytes; END → DONE; any fault → ERROR.
-import { cipherTable, describeByte, SIMD_FROM, VALUE, type Direction } from '../alphabet.js';
+import { cipherTable, describeByte, SIMD_FROM, VALUE, type Direction } from '../cipher/alphabet.js';
 import { getKernels, REGION } from '../simd/kernels.js';
-import { CIPHER_WINDOW, ErrorCode, FrameType, errorFrame, type Frame } from '../protocol.js';
-import { plural, textOf } from '../words.js';
+import { CIPHER_WINDOW, ErrorCode, FrameType, errorFrame, type Frame } from '../protocol/frames.js';
+import { plural, textOf } from '../format/words.js';
 import { ByteQueue } from './byte-queue.js';
 import { RingQueue } from './ring-queue.js';
 

@@ -1,5 +1,5 @@
 // Frames as length-prefixed bytes: a whole frame, or its header alone.
-import { HEADER_SIZE, type Frame } from '../protocol.js';
+import { HEADER_SIZE, type Frame } from '../protocol/frames.js';
 
 export function encodeFrame(frame: Frame): Buffer {
   const out = Buffer.allocUnsafe(HEADER_SIZE + frame.payload.length);

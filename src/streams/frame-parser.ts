@@ -1,13 +1,5 @@
 // Length-prefixed bytes in, Frame objects out through a callback: the decoding without a stream around it.
-import {
-  ErrorCode,
-  HEADER_SIZE,
-  MAX_CONTROL_PAYLOAD,
-  MAX_PAYLOAD,
-  STREAM_TYPES,
-  errorFrame,
-  type Frame,
-} from '../protocol.js';
+import { ErrorCode, HEADER_SIZE, MAX_CONTROL_PAYLOAD, MAX_PAYLOAD, STREAM_TYPES, errorFrame, type Frame } from '../protocol/frames.js';
 
 export interface FrameParserOptions {
   /** Largest payload of a TEXT, KEY or RESULT frame. */

@@ -1,7 +1,7 @@
 // A socket's frames, read into one reused buffer (`onread`) and written to a Writable, in order.
 import type { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
-import type { Frame } from '../protocol.js';
+import type { Frame } from '../protocol/frames.js';
 import { FrameParser, type FrameParserOptions } from './frame-parser.js';
 
 /** Bytes read at most per system call. */

@@ -1,7 +1,7 @@
 // Writable: frames onto a socket, each payload handed back (release) once the kernel has it.
 import type { Socket } from 'node:net';
 import { Writable } from 'node:stream';
-import type { Frame } from '../protocol.js';
+import type { Frame } from '../protocol/frames.js';
 import { frameHeader } from './frame-encoder.js';
 
 /**

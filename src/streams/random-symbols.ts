@@ -1,6 +1,6 @@
 // A given number of uniformly random alphabet symbols from node:crypto, then a newline, drawn into buffers the caller reuses.
 import { randomFillSync } from 'node:crypto';
-import { ALPHABET, NEWLINE, SYMBOLS } from '../alphabet.js';
+import { ALPHABET, NEWLINE, SYMBOLS } from '../cipher/alphabet.js';
 import { getKernels, REGION, type Kernels } from '../simd/kernels.js';
 
 /** 243 = 9 × 27 is the largest multiple of 27 a byte can hold; bytes from 243 up are drawn again. */

@@ -1,7 +1,7 @@
 // Transform: CipherCore as a stream of frames, so that the cipher tests can pipe frames through it (the server drives CipherCore itself).
 import { Transform, type TransformCallback } from 'node:stream';
-import type { Direction } from '../../src/alphabet.js';
-import { CIPHER_WINDOW, type Frame } from '../../src/protocol.js';
+import type { Direction } from '../../src/cipher/alphabet.js';
+import { CIPHER_WINDOW, type Frame } from '../../src/protocol/frames.js';
 import { CipherCore } from '../../src/streams/cipher-core.js';
 
 /** The input ending before END is a fault like any other (CipherCore.finish). */

@@ -2,9 +2,9 @@
 import assert from 'node:assert/strict';
 import type { Readable, Writable } from 'node:stream';
 import fc from 'fast-check';
-import { parseError, type Frame } from '../../src/protocol.js';
+import { parseError, type Frame } from '../../src/protocol/frames.js';
 
-/** The 27 symbols, spelled out here so that the tests do not lean on src/alphabet.ts. */
+/** The 27 symbols, spelled out here so that the tests do not lean on src/cipher/alphabet.ts. */
 export const ABC = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ ';
 
 /** A symbol value 0..26. */

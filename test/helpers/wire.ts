@@ -8,11 +8,11 @@ import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:net';
-import { FrameType, PROTOCOL_VERSION, Role, type Frame } from '../../src/protocol.js';
+import { FrameType, PROTOCOL_VERSION, Role, type Frame } from '../../src/protocol/frames.js';
 import { FrameDecoder } from './frame-decoder.js';
 import { bin } from './programs.js';
 
-/** The 27 symbols, spelled out so that the tests do not lean on src/alphabet.ts. */
+/** The 27 symbols, spelled out so that the tests do not lean on src/cipher/alphabet.ts. */
 export const ABC = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ ';
 
 /** One frame as bytes; `length` overrides the length field (a lie about the payload). */

@@ -1,5 +1,5 @@
 // The 27-symbol alphabet and the lookup tables the cipher, the checks and keygen share.
-import { getKernels, REGION } from './simd/kernels.js';
+import { getKernels, REGION } from '../simd/kernels.js';
 
 export const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ ';
 export const SYMBOLS = ALPHABET.length;

@@ -2,8 +2,9 @@
 import type { KeyObject, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { SecureContextOptions } from 'node:tls';
-import { reason, UserError, type CommandLine } from './cli.js';
-import { splitPem } from './server/client-certificate.js';
+import { reason, UserError } from '../cli/errors.js';
+import { type CommandLine } from '../cli/command-line.js';
+import { splitPem } from './pem.js';
 import { cryptoModule, tlsModule } from './lazy-modules.js';
 
 /** The oldest TLS either side speaks. */

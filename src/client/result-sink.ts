@@ -1,7 +1,7 @@
 // Writable: the server's frames in; checked RESULT bytes to the output as they come, and a newline after DONE.
 import { Writable } from 'node:stream';
-import { FrameType, parseError, type Frame } from '../protocol.js';
-import type { ReplyCheck } from '../client/reply-check.js';
+import { FrameType, parseError, type Frame } from '../protocol/frames.js';
+import type { ReplyCheck } from './reply-check.js';
 
 export interface ServerError {
   code: number;

@@ -1,30 +1,6 @@
-// What every program shares on the command line: parsing, one-line errors, exit codes.
+// The command line every program shares: options and arguments parsed strictly, --help and --version, usage errors in one line.
 import { parseArgs } from 'node:util';
-import { invokedName, nameProcess } from './process-name.js';
-
-export const EXIT_OK = 0;
-/** Usage, unreadable or bad input, a server that cannot listen. */
-export const EXIT_INPUT = 1;
-/** A client cannot get its job done by a server. */
-export const EXIT_SERVER = 2;
-
-/** An error meant for the user: its message is the whole story, with no stack. */
-export class UserError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: number = EXIT_INPUT,
-  ) {
-    super(message);
-  }
-}
-
-export function fail(program: string, err: unknown): never {
-  // Anything but a UserError is a system error or a bug: no Node decoration, one line.
-  const message = err instanceof UserError ? err.message : reason(err);
-  const code = err instanceof UserError ? err.exitCode : EXIT_INPUT;
-  process.stderr.write(`${program}: error: ${message.split('\n')[0]}\n`);
-  process.exit(code);
-}
+import { EXIT_INPUT, EXIT_OK, UserError } from './errors.js';
 
 /** A port: a plain decimal number from 1 to 65535, without sign, spaces or leading zeros. */
 export function parsePort(text: string): number {
@@ -38,75 +14,6 @@ export function parseCount(name: string, text: string, min: number, max: number)
   const value = /^[1-9][0-9]{0,9}$/.test(text) ? Number(text) : NaN;
   if (!(value >= min && value <= max)) throw new UserError(`${name} '${text}' is not a number from ${min} to ${max}`);
   return value;
-}
-
-/** The reason in a system error, without Node's decoration: 'no such file or directory'. */
-export function reason(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  return (e?.code && SYSTEM_REASONS[e.code]) || undecorated(e?.message ?? String(err));
-}
-
-const SYSTEM_REASONS: Record<string, string> = {
-  ENOENT: 'no such file or directory',
-  EACCES: 'permission denied',
-  EPERM: 'operation not permitted',
-  EISDIR: 'is a directory',
-  ENOTDIR: 'not a directory',
-  ENAMETOOLONG: 'the file name is too long',
-  ELOOP: 'too many levels of symbolic links',
-  EMFILE: 'too many open files',
-  ENFILE: 'too many open files in the system',
-  ENOSPC: 'no space left on device',
-  EDQUOT: 'disk quota exceeded',
-  EFBIG: 'the file is too large',
-  EROFS: 'read-only file system',
-  EIO: 'input/output error',
-  EBADF: 'the file descriptor is not open',
-  ENXIO: 'no such device or address',
-  ENOMEM: 'out of memory',
-  ECONNREFUSED: 'connection refused',
-  ECONNRESET: 'connection reset',
-  ECONNABORTED: 'connection aborted',
-  EPIPE: 'broken pipe',
-  ETIMEDOUT: 'timed out',
-  ENOTFOUND: 'no such host',
-  EAI_AGAIN: 'the host name cannot be resolved now',
-  EAI_FAIL: 'the host name cannot be resolved',
-  EADDRINUSE: 'the port is in use',
-  EADDRNOTAVAIL: 'no such local address',
-  EHOSTUNREACH: 'no route to host',
-  ENETUNREACH: 'the network is unreachable',
-};
-
-/**
- * A system error's message without Node's code and call: 'ENOSPC: no space left on
- * device, write' is 'no space left on device'. Any other message is kept as it is.
- */
-function undecorated(message: string): string {
-  const line = message.split('\n')[0];
-  const system = /^E[A-Z0-9_]+: (.+?)(?:, [a-z_]+\b.*)?$/.exec(line);
-  return system ? system[1] : line;
-}
-
-/**
- * Sets up what every program does on the way out: no stack trace ever reaches the user,
- * and a reader that goes away (`| head`) ends the program quietly.
- */
-export function guard(program: string): void {
-  // The process goes by the name it was invoked as (a symlink otp_enc_d, for killall);
-  // messages keep the program's own name, since they speak of roles: enc_server, dec_client.
-  nameProcess(invokedName(program));
-  process.on('uncaughtException', (err) => fail(program, err));
-  process.on('unhandledRejection', (err) => fail(program, err));
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(EXIT_OK);
-    fail(program, outputError(err));
-  });
-}
-
-/** stdout could not take the output: a full disk, a closed descriptor. */
-export function outputError(err: unknown): UserError {
-  return new UserError(`cannot write the output: ${reason(err)}`);
 }
 
 export interface CommandLine {

@@ -1,12 +1,12 @@
 // Readable: a client's job as frames — HELLO, then TEXT and KEY read in step, then END.
 import { fstatSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import { CHUNK_SIZE, FrameType, HEADER_SIZE, helloFrame, type Frame, type Role } from '../protocol.js';
-import { writeHeader } from './frame-encoder.js';
-import { keyTooShort, readInto, type InputFile } from '../client/input-file.js';
-import { SymbolCheck } from '../client/symbol-check.js';
-import { BufferPool } from '../buffer-pool.js';
-import { plural, textOf } from '../words.js';
+import { CHUNK_SIZE, FrameType, HEADER_SIZE, helloFrame, type Frame, type Role } from '../protocol/frames.js';
+import { writeHeader } from '../streams/frame-encoder.js';
+import { keyTooShort, readInto, type InputFile } from './input-file.js';
+import { SymbolCheck } from './symbol-check.js';
+import { BufferPool } from '../memory/buffer-pool.js';
+import { plural, textOf } from '../format/words.js';
 
 export interface PadSourceOptions {
   role: Role;
