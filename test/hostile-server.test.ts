@@ -7,7 +7,7 @@ import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { ErrorCode, FrameType, type Frame } from '../src/protocol/frames.js';
-import { FrameDecoder } from './helpers/frame-decoder.js';
+import { FrameDecoder } from '../src/streams/frame-decoder.js';
 import { bin, FIXTURES } from './helpers/programs.js';
 import { frame } from './helpers/wire.js';
 
@@ -233,5 +233,18 @@ t.test('a busy server', async (t) => {
     t.equal(r.code, 2, `${program}: exit 2`);
     t.match(r.stderr, new RegExp(`^${program}: error: server busy: the (enc|dec)_server on port ${port} is at its limit; try again later\\n$`), `${program}: server busy`);
     t.equal(r.stdout.length, 0, `${program}: nothing on stdout`);
+  }
+});
+
+t.test("a server that blames the client's input (BAD_TEXT, BAD_KEY, KEY_SHORT, KEY_LAG): exit 1, as the client's own checks would", async (t) => {
+  const codes = [ErrorCode.BAD_TEXT, ErrorCode.BAD_KEY, ErrorCode.KEY_SHORT, ErrorCode.KEY_LAG];
+  let next = 0;
+  const port = await fakeServer(t, afterEnd((s) => s.end(frame(FrameType.ERROR, Buffer.from([codes[next++ % codes.length], ...Buffer.from('your input')])))));
+  for (const code of codes) {
+    const r = await client(port);
+    t.notOk(r.hung, `code ${code}: the client does not hang`);
+    t.equal(r.code, 1, `code ${code}: exit 1`);
+    t.equal(r.stderr, 'enc_client: error: the server failed the job: your input\n', `code ${code}: one line`);
+    t.equal(r.stdout.length, 0, `code ${code}: nothing on stdout`);
   }
 });

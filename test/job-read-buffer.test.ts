@@ -1,4 +1,4 @@
-// The job's reused read buffer must not be read into while a write made from it waits:
+// The job's lent read buffers must not be read into while a write made from them waits:
 // a link that takes writes late (a full send buffer) is simulated by completing each
 // socket write 150 ms after it is made; the data is read at that time, as libuv would.
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
@@ -30,8 +30,9 @@ t.test('results made from the first read and the later ones come back intact', a
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => server.close());
-  const N = 30_000;
-  const PAIRS = 8;
+  const N = 60_000;
+  // Enough for the job's read buffers to be read into again from their start, more than once.
+  const PAIRS = 40;
   let expected = 'A'.repeat(N);
   const client = connect((server.address() as AddressInfo).port, '127.0.0.1');
   const got: Buffer[] = [];

@@ -5,6 +5,7 @@ import t from 'tap';
 import { checkKey, checkText, openInput } from '../src/client/input-file.js';
 import { CHUNK_SIZE, FrameType, Role, type Frame } from '../src/protocol/frames.js';
 import { PadSource } from '../src/client/pad-source.js';
+import { Lease } from '../src/memory/lease.js';
 
 const SYMBOLS = 4 * CHUNK_SIZE;
 
@@ -25,7 +26,7 @@ async function shrinkDuringJob(dir: string, shrinkTo: number): Promise<Error | n
   try {
     for await (const frame of source as AsyncIterable<Frame>) {
       if (frame.type === FrameType.KEY && frame.payload.length > 0) truncateSync(keyPath, shrinkTo);
-      frame.release?.();
+      Lease.releaseView(frame.payload);
     }
   } catch (err) {
     return err as Error;

@@ -17,12 +17,17 @@ export class UserError extends Error {
   }
 }
 
+/** An error as the user sees it: a UserError's own message and code; anything else, a system error or a bug, as its reason and exit 1. */
+export function describeError(err: unknown): { message: string; exitCode: number } {
+  if (err instanceof UserError) return { message: err.message, exitCode: err.exitCode };
+  return { message: reason(err), exitCode: EXIT_INPUT };
+}
+
 export function fail(program: string, err: unknown): never {
-  // Anything but a UserError is a system error or a bug: no Node decoration, one line.
-  const message = err instanceof UserError ? err.message : reason(err);
-  const code = err instanceof UserError ? err.exitCode : EXIT_INPUT;
+  // No Node decoration and no stack: one line.
+  const { message, exitCode } = describeError(err);
   process.stderr.write(`${program}: error: ${message.split('\n')[0]}\n`);
-  process.exit(code);
+  process.exit(exitCode);
 }
 
 /** The reason in a system error, without Node's decoration: 'no such file or directory'. */

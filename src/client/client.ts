@@ -2,15 +2,18 @@
 import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream';
 import { type Direction } from '../cipher/alphabet.js';
-import { EXIT_INPUT, EXIT_OK, EXIT_SERVER, fail, reason, UserError } from '../cli/errors.js';
+import { EXIT_OK, EXIT_SERVER, fail, UserError } from '../cli/errors.js';
 import { endWhenIdle } from '../cli/exit.js';
-import { ErrorCode, Role } from '../protocol/frames.js';
+import { Role } from '../protocol/frames.js';
 import { readReplyTimeout } from '../cli/environment.js';
-import { FrameReader } from '../streams/frame-reader.js';
-import { FrameWriter } from '../streams/frame-writer.js';
+import { BufferPool } from '../memory/buffer-pool.js';
+import { FrameDecoder } from '../streams/frame-decoder.js';
+import { FrameEncoder } from '../streams/frame-encoder.js';
+import { SocketSink } from '../streams/socket-sink.js';
+import { SocketSource } from '../streams/socket-source.js';
 import { PadSource } from './pad-source.js';
 import { ResultSink } from './result-sink.js';
-import { isTlsRecord, openConnection, tlsFailure, tlsRefusal } from './connect.js';
+import { openConnection } from './connect.js';
 import { startProgress, wantProgress } from './progress.js';
 import { checkKey, checkText, countSymbols, openInput, type InputFile } from './input-file.js';
 import { ledgerPath } from './ledger.js';
@@ -19,7 +22,7 @@ import { ReplyCheck } from './reply-check.js';
 import { watchReply } from './reply-timer.js';
 import { hostPort } from '../format/host-port.js';
 import type { ClientTls } from '../tls/options.js';
-import { article } from '../format/words.js';
+import { verdict } from './verdict.js';
 
 export interface ClientOptions {
   program: string;
@@ -38,8 +41,8 @@ export interface ClientOptions {
   tls: ClientTls | null;
 }
 
-/** The server's error codes that blame the client's input rather than the service. */
-const INPUT_FAULTS: ReadonlySet<number> = new Set([ErrorCode.BAD_TEXT, ErrorCode.BAD_KEY, ErrorCode.KEY_SHORT, ErrorCode.KEY_LAG]);
+/** The reply is read into buffers of this size (two at most: one in flight to stdout while the socket reads into the other). */
+const REPLY_BUFFER = 1 << 20;
 
 export function runClient(options: ClientOptions): void {
   const { program, direction, port } = options;
@@ -89,9 +92,9 @@ export function runClient(options: ClientOptions): void {
     // Done: the server's end of the connection need not close first.
     endWhenIdle(EXIT_OK, textStream ? [socket, textStream] : [socket]);
   });
-  const reader = new FrameReader(sink, { partial: true });
-  const socket = openConnection(options.host, port, options.tls, reader.onread);
-  const cannotUse = (why: string): never => fail(program, new UserError(`cannot use the ${server} ${where}: ${why}`, EXIT_SERVER));
+  const reply = new SocketSource({ pool: new BufferPool(REPLY_BUFFER, 2) });
+  const socket = openConnection(options.host, port, options.tls, reply.onread);
+  reply.attach(socket, true);
   // A regular file's job waits for the server from the start; a stream's only while the
   // server owes it symbols, so that a slow producer is not taken for a silent server.
   const waiting = (): boolean => symbols !== null || sink.symbols < source.symbols || source.readableEnded;
@@ -100,34 +103,29 @@ export function runClient(options: ClientOptions): void {
   });
 
   // Every failure is judged once, on the receiving side, which a broken input also ends.
-  pipeline(source, new FrameWriter(socket), (err) => {
+  pipeline(source, new FrameEncoder(), new SocketSink(socket), (err) => {
     if (err) socket.destroy();
   });
-  reader.attach(socket, (err) => {
+  const decoder = new FrameDecoder();
+  pipeline(reply, decoder, sink, (err) => {
     stopProgress();
-    if (source.failure) return fail(program, source.failure);
-    if (sink.done) return void (process.exitCode = EXIT_OK);
-    // A TLS record where frames were expected: a TLS server that answered plain bytes.
-    if (!options.tls && reader.opening && isTlsRecord(reader.opening)) cannotUse(tlsRefusal(ErrorCode.TLS_REQUIRED, '')!);
-    if (sink.fault) fail(program, new UserError(`the ${server} ${where} ${sink.fault}`, EXIT_SERVER));
-    // A reply this client cannot read as frames (an HTTP server's, say) is not the server's
-    // ERROR: it is no otp server at all.
-    if ((reader.faulted && !reader.cutShort) || sink.foreign) {
-      fail(program, new UserError(`the server ${where} does not speak the otp protocol: is it ${article(server)} ${server}?`, EXIT_SERVER));
-    }
-    if (sink.error && !reader.cutShort) {
-      const { code, message } = sink.error;
-      const refusal = tlsRefusal(code, message);
-      if (refusal) cannotUse(refusal);
-      if (code === ErrorCode.ROLE) {
-        fail(program, new UserError(`the server ${where} rejected ${program}: it is not ${article(server)} ${server}`, EXIT_SERVER));
-      }
-      if (code === ErrorCode.BUSY) fail(program, new UserError(`server busy: the ${server} ${where} is at its limit; try again later`, EXIT_SERVER));
-      fail(program, new UserError(`the server failed the job: ${message}`, INPUT_FAULTS.has(code) ? EXIT_INPUT : EXIT_SERVER));
-    }
-    const why = err ? (tlsFailure(err, options.host) ?? reason(err)) : 'the connection closed before the result was complete';
-    const hint = (err as NodeJS.ErrnoException | undefined)?.code === 'ECONNREFUSED' ? ` (is ${server} running there?)` : '';
-    cannotUse(`${why}${hint}`);
+    const failed = verdict(
+      {
+        inputFailure: source.failure,
+        done: sink.done,
+        tls: options.tls !== null,
+        opening: decoder.opening,
+        replyFault: sink.fault,
+        malformed: decoder.faulted,
+        cutShort: decoder.cutShort,
+        foreign: sink.foreign,
+        serverError: sink.error,
+        connectionError: err ?? null,
+      },
+      { program, server, where, host: options.host },
+    );
+    if (failed) fail(program, new UserError(failed.message, failed.exitCode));
+    process.exitCode = EXIT_OK;
   });
 }
 

@@ -1,16 +1,16 @@
 // Opens a client's connection to its server, plain or TLS, and says in the project's words what went wrong with TLS.
-import { connect as connectTcp, isIP, type Socket } from 'node:net';
+import { connect as connectTcp, isIP, type OnReadOpts, type Socket } from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
+import type { OnRead } from '../node-internals.js';
 import { ErrorCode } from '../protocol/frames.js';
 import { TLS_MIN_VERSION, type ClientTls } from '../tls/options.js';
 import { tlsModule } from '../tls/lazy-modules.js';
 
-/**
- * A socket to the server, plain or TLS. `onread` (net.connect's reused read buffer) is
- * used for a plain connection only: a TLS socket reads into buffers of its own.
- */
-export function openConnection(host: string, port: number, options: ClientTls | null, onread?: OnRead): Socket {
+/** A socket to the server, plain or TLS, that reads into the buffers `onread` gives (the public option of net.connect and tls.connect). */
+export function openConnection(host: string, port: number, options: ClientTls | null, onread: OnRead): Socket {
+  const reads = { buffer: onread.buffer, callback: (bytes: number, buffer: Uint8Array) => (onread.callback(bytes, buffer), true) };
   const socket = options
-    ? tlsModule().connect({
+    ? tlsModule().connect(<TlsConnectionOptions>{
         host,
         port,
         // A server name is sent, and checked, for host names; an address is checked by itself.
@@ -19,13 +19,15 @@ export function openConnection(host: string, port: number, options: ClientTls | 
         cert: options.cert,
         key: options.key,
         minVersion: TLS_MIN_VERSION,
+        onread: reads,
       })
-    : connectTcp({ host, port, onread });
+    : connectTcp({ host, port, onread: reads });
   socket.setNoDelay(true);
   return socket;
 }
 
-type OnRead = { buffer: Buffer; callback: (bytes: number, buffer: Uint8Array) => boolean };
+/** tls.connect takes `onread` as net.connect does (nodejs/node#35753); @types/node 20 does not say so. */
+type TlsConnectionOptions = ConnectionOptions & { onread: OnReadOpts };
 
 /** Node's bundled CAs and, where this Node can list them, the operating system's. */
 function systemCas(): string[] | undefined {

@@ -2,10 +2,10 @@
 import { fstatSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { CHUNK_SIZE, FrameType, HEADER_SIZE, helloFrame, type Frame, type Role } from '../protocol/frames.js';
-import { writeHeader } from '../streams/frame-encoder.js';
 import { keyTooShort, readInto, type InputFile } from './input-file.js';
 import { SymbolCheck } from './symbol-check.js';
 import { BufferPool } from '../memory/buffer-pool.js';
+import { Lease } from '../memory/lease.js';
 import { plural, textOf } from '../format/words.js';
 
 export interface PadSourceOptions {
@@ -40,7 +40,11 @@ export class PadSource extends Readable {
   private readonly _keyCheck: SymbolCheck | null;
   private _iterator: AsyncIterator<Buffer> | null = null;
   private _pending: Buffer | null = null;
-  /** Text and key chunks read from files, each behind room for its frame's header; stream chunks come in buffers of their own. */
+  /**
+   * Text and key chunks read from files, each behind room for its frame's header, lent to
+   * the frames (src/memory/lease.ts) until the socket has taken them; stream chunks come in
+   * buffers of their own.
+   */
   private readonly _pool = new BufferPool(HEADER_SIZE + CHUNK_SIZE);
 
   constructor(options: PadSourceOptions) {
@@ -69,22 +73,21 @@ export class PadSource extends Readable {
     this.symbols += text.length;
     // Text read from a file and every key chunk come from the pool; stream chunks do not.
     const textPooled = this._options.symbols !== null;
-    this.push(textPooled ? this._pooled(FrameType.TEXT, text) : { type: FrameType.TEXT, payload: text });
-    this.push(this._pooled(FrameType.KEY, key));
+    this.push(textPooled ? this._lent(FrameType.TEXT, text) : ({ type: FrameType.TEXT, payload: text } satisfies Frame));
+    this.push(this._lent(FrameType.KEY, key));
   }
 
-  /** Room for `n` bytes in a pool buffer, behind room for a header. */
+  /** Room for `n` bytes in a buffer lent from the pool, behind room for a header. */
   private _room(n: number): Buffer {
-    return this._pool.take().subarray(HEADER_SIZE, HEADER_SIZE + n);
+    const buffer = this._pool.take();
+    new Lease(buffer, () => this._pool.give(buffer));
+    return buffer.subarray(HEADER_SIZE, HEADER_SIZE + n);
   }
 
-  /** A frame whose payload, read in by _room, goes out with its header as one buffer, and back to the pool once written. */
-  private _pooled(type: number, payload: Buffer): Frame {
-    const whole = Buffer.from(payload.buffer, payload.byteOffset - HEADER_SIZE, this._pool.size);
-    const frame: Frame = { type, payload, release: () => this._pool.give(whole) };
-    writeHeader(whole, frame);
-    frame.wire = whole.subarray(0, HEADER_SIZE + payload.length);
-    return frame;
+  /** A frame of a payload read in by _room: it holds its lease, and its header goes in the room before it. */
+  private _lent(type: number, payload: Buffer): Frame {
+    Lease.holdView(payload);
+    return { type, payload, headroom: true };
   }
 
   /** The next chunk of text symbols, or null at the end; never an empty chunk. */

@@ -1,5 +1,6 @@
 // Writable: the server's frames in; checked RESULT bytes to the output as they come, and a newline after DONE.
 import { Writable } from 'node:stream';
+import { Lease } from '../memory/lease.js';
 import { FrameType, parseError, type Frame } from '../protocol/frames.js';
 import type { ReplyCheck } from './reply-check.js';
 
@@ -30,14 +31,11 @@ export class ResultSink extends Writable {
   }
 
   override _write(frame: Frame, _encoding: BufferEncoding, next: (err?: Error | null) => void): void {
+    if (this.done || frame.type !== FrameType.RESULT) Lease.releaseView(frame.payload);
     if (this.done) return next();
     switch (frame.type) {
-      case FrameType.RESULT: {
-        const fault = this._check.result(frame.payload);
-        if (fault) return this._refuse(fault, next);
-        this.symbols += frame.payload.length;
-        return this._emit(frame.payload, next);
-      }
+      case FrameType.RESULT:
+        return this._result(frame.payload, next);
       case FrameType.DONE: {
         const fault = this._check.done();
         if (fault) return this._refuse(fault, next);
@@ -57,24 +55,30 @@ export class ResultSink extends Writable {
     }
   }
 
+  /** A RESULT payload the check accepts goes to the output; one it refuses, none of it. */
+  private _result(payload: Buffer, next: (err?: Error | null) => void): void {
+    const fault = this._check.result(payload);
+    if (fault) {
+      Lease.releaseView(payload);
+      return this._refuse(fault, next);
+    }
+    this.symbols += payload.length;
+    this._emit(payload, next);
+  }
+
   private _refuse(fault: string, next: (err: Error) => void): void {
     this.fault = fault;
     next(new Error(fault));
   }
 
   /**
-   * next() once the output holds nothing of `bytes`, which may be a view of a read buffer
-   * that the next read overwrites (FrameReader): at once when the output took them
-   * whole (a file, or a pipe with room), else when its write is done.
+   * Writes a RESULT payload, whose lease (src/memory/lease.ts) is given back once the
+   * output has taken it; the next frame is taken at once while the output keeps up (a
+   * file, a pipe with room), else once it has drained.
    */
   private _emit(bytes: Buffer, next: () => void): void {
-    let called = false;
-    const once = (): void => {
-      if (called) return;
-      called = true;
-      next();
-    };
-    this._out.write(bytes, once);
-    if (this._out.writableLength === 0) once();
+    const flowing = this._out.write(bytes, () => Lease.releaseView(bytes));
+    if (flowing || this._out.writableLength === 0) next();
+    else this._out.once('drain', next);
   }
 }

@@ -9,8 +9,9 @@ export class BufferPool {
     private readonly _keep = 8,
   ) {}
 
+  /** A buffer of its own memory (never a slice of Node's shared pool): it may be lent (src/memory/lease.ts). */
   take(): Buffer {
-    return this._free.pop() ?? Buffer.allocUnsafe(this.size);
+    return this._free.pop() ?? Buffer.allocUnsafeSlow(this.size);
   }
 
   give(buf: Buffer): void {

@@ -53,14 +53,12 @@ export const CIPHER_WINDOW = 1 << 20;
 export interface Frame {
   type: number;
   payload: Buffer;
-  /** Gives the payload's memory back to its pool once it has been written out. */
-  release?: () => void;
   /**
-   * The whole frame, header then payload, in one buffer, when the payload was read in
-   * behind room for its header: it goes out as one write (over TLS, one buffer is
-   * encrypted where it is; two would first be copied together).
+   * The HEADER_SIZE bytes before the payload, in its memory, are free: the frame's header
+   * may be written there, so that header and payload leave as one buffer (over TLS, one
+   * buffer is encrypted where it is; two would first be copied together).
    */
-  wire?: Buffer;
+  headroom?: boolean;
 }
 
 /** An ERROR frame; a message too long for a control frame is cut at a character boundary. */

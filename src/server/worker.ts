@@ -1,7 +1,7 @@
 // A server's worker process: accepts connections on the listening handle the main process sends it, and serves many at once within its caps.
 import { createServer, type Server, type Socket } from 'node:net';
 import { createSecureContext } from 'node:tls';
-import { cipherTable, type Direction } from '../cipher/alphabet.js';
+import type { Direction } from '../cipher/alphabet.js';
 import { reason } from '../cli/errors.js';
 import { LINGER_MS, type Timeouts } from '../protocol/timeouts.js';
 import { Role } from '../protocol/frames.js';
@@ -49,7 +49,6 @@ class Acceptor implements Host {
   readonly role: Role;
   readonly timeouts: Timeouts;
   readonly verbose: boolean;
-  readonly table: Uint8Array;
   draining = false;
   /** A reload retired this worker: it accepts no more and exits once its connections are served. */
   private retiring = false;
@@ -74,7 +73,6 @@ class Acceptor implements Host {
     this.role = config.direction === 'encrypt' ? Role.ENCRYPT : Role.DECRYPT;
     this.timeouts = config.timeouts;
     this.verbose = config.verbose;
-    this.table = cipherTable(config.direction);
     this.caps = effectiveCaps(config.caps, openFileLimit());
     const { proxyProtocol, tls } = config.preamble;
     this.preamble =

@@ -3,20 +3,22 @@ import { cipherTable, describeByte, SIMD_FROM, VALUE, type Direction } from '../
 import { getKernels, REGION } from '../simd/kernels.js';
 import { CIPHER_WINDOW, ErrorCode, FrameType, errorFrame, type Frame } from '../protocol/frames.js';
 import { plural, textOf } from '../format/words.js';
-import { ByteQueue } from './byte-queue.js';
 import { RingQueue } from './ring-queue.js';
 
 const tables: Partial<Record<Direction, Uint8Array>> = {};
 
 export interface CipherOptions {
+  /** Most bytes one stream may run ahead of the other (default CIPHER_WINDOW). */
+  window?: number;
   /**
    * Write the result over the incoming payloads instead of new buffers, for a caller
    * whose payloads are nobody else's (a server's socket reads): no allocation.
    */
   overwrite?: boolean;
   /**
-   * The payloads are views of a buffer the caller reuses once take() returns: the bytes
-   * that wait for a partner are copied into this ring, `window` bytes long, instead.
+   * Where the bytes that wait for a partner are copied, `window` bytes long (a pool's, so
+   * that the next job uses it again); a new one by default. The payloads themselves are
+   * never held: a caller may reuse their memory once take() returns.
    */
   ring?: Buffer;
 }
@@ -45,21 +47,20 @@ export class CipherCore {
 
   private readonly _table: Uint8Array;
   /** Bytes of whichever stream is ahead, waiting for the other; oldest first. */
-  private readonly _waiting: ByteQueue | RingQueue;
+  private readonly _waiting: RingQueue;
   private _waitingType: number = FrameType.TEXT;
   private readonly _overwrite: boolean;
 
   constructor(
     direction: Direction,
     private readonly _output: CipherOutput,
-    window = CIPHER_WINDOW,
     options: CipherOptions = {},
   ) {
-    this.window = window;
+    const window = (this.window = options.window ?? CIPHER_WINDOW);
     this.direction = direction;
     this._overwrite = options.overwrite ?? false;
     if (options.ring && options.ring.length !== window) throw new RangeError(`the ring is ${options.ring.length} bytes, not the window's ${window}`);
-    this._waiting = options.ring ? new RingQueue(options.ring) : new ByteQueue();
+    this._waiting = new RingQueue(options.ring ?? Buffer.allocUnsafe(window));
     this._table = tables[direction] ??= cipherTable(direction);
   }
 
@@ -79,7 +80,7 @@ export class CipherCore {
     switch (frame.type) {
       case FrameType.TEXT:
       case FrameType.KEY:
-        this._take(frame.type, frame.payload);
+        this._take(frame.type, frame.payload, frame.headroom === true);
         break;
       case FrameType.END:
         this._end();
@@ -101,7 +102,7 @@ export class CipherCore {
    * Matches an incoming piece against the other stream's waiting bytes, however many
    * pieces they came in, and sends the symbols as ONE result; the rest of the piece waits.
    */
-  private _take(type: number, bytes: Buffer): void {
+  private _take(type: number, bytes: Buffer, headroom: boolean): void {
     const waiting = this._waiting;
     if (waiting.bytes > 0 && this._waitingType !== type) {
       const matched = Math.min(bytes.length, waiting.bytes);
@@ -114,14 +115,15 @@ export class CipherCore {
         const key = type === FrameType.TEXT ? head.subarray(0, n) : part;
         const bad = this._cipher(text, key, out, done);
         if (bad >= 0) {
-          if (done > 0) this._send(out.subarray(0, done));
-          this._badByte(text, key, bad);
+          // The symbols before the bad pair are made: they go, then the fault.
+          if (done + bad > 0) this._send(out.subarray(0, done + bad), headroom);
+          this._badByte(text[bad], key[bad]);
           return;
         }
         waiting.take(n);
         done += n;
       }
-      this._send(out);
+      this._send(out, headroom);
       if (matched === bytes.length) return;
       bytes = bytes.subarray(matched);
     }
@@ -134,41 +136,34 @@ export class CipherCore {
     waiting.push(bytes);
   }
 
-  private _send(symbols: Buffer): void {
+  /** A RESULT written over a payload begins where it did, so the bytes before it are as free as they were. */
+  private _send(symbols: Buffer, headroom: boolean): void {
     this.symbols += symbols.length;
-    this._output({ type: FrameType.RESULT, payload: symbols } satisfies Frame);
+    this._output({ type: FrameType.RESULT, payload: symbols, headroom: this._overwrite && headroom } satisfies Frame);
   }
 
-  /** Stops with BAD_TEXT or BAD_KEY for pair `bad` of text and key, which follow the symbols sent. */
-  private _badByte(text: Buffer, key: Buffer, bad: number): void {
-    const textBad = VALUE[text[bad]] < 0;
-    const byte = textBad ? text[bad] : key[bad];
+  /** Stops with BAD_TEXT or BAD_KEY for the pair of these bytes, the one after the symbols sent. */
+  private _badByte(textByte: number, keyByte: number): void {
+    const textBad = VALUE[textByte] < 0;
+    const byte = textBad ? textByte : keyByte;
     this._stop(
       errorFrame(
         textBad ? ErrorCode.BAD_TEXT : ErrorCode.BAD_KEY,
-        `bad character ${describeByte(byte)} in the ${textBad ? 'text' : 'key'} at symbol ${this.symbols + bad + 1}`,
+        `bad character ${describeByte(byte)} in the ${textBad ? 'text' : 'key'} at symbol ${this.symbols + 1}`,
       ),
     );
   }
 
   /**
    * Writes the cipher of text and key to out[at...]; returns the index of the first pair
-   * with a bad byte, or -1. `out` may be the memory of `text` or `key` itself: neither
-   * path writes a pair's output before that pair is read and checked, so a bad byte is
-   * still there to be named.
+   * with a bad byte, the output of every pair before it written, or -1. `out` may be the
+   * memory of `text` or `key` itself: neither path writes a pair's output before that pair
+   * is read and checked, so a bad byte is still there to be named.
    */
   private _cipher(text: Buffer, key: Buffer, out: Buffer, at: number): number {
     const n = text.length;
     const kernels = n >= SIMD_FROM ? getKernels() : null;
-    if (!kernels) {
-      const table = this._table;
-      for (let i = 0; i < n; i++) {
-        const symbol = table[(text[i] << 8) | key[i]];
-        if (symbol === 0) return i;
-        out[at + i] = symbol;
-      }
-      return -1;
-    }
+    if (!kernels) return this._plain(text, key, out, at, 0, n);
     const { memory, a, b } = kernels;
     const kernel = this.direction === 'encrypt' ? kernels.encrypt : kernels.decrypt;
     for (let from = 0; from < n; from += REGION) {
@@ -176,8 +171,25 @@ export class CipherCore {
       memory.set(text.subarray(from, from + len), a);
       memory.set(key.subarray(from, from + len), b);
       const bad = kernel(a, b, kernels.out, len);
-      if (bad >= 0) return from + bad;
+      if (bad >= 0) {
+        // The kernel stores whole blocks, up to the one with the bad pair: the rest by the table.
+        const whole = bad & ~15;
+        memory.copy(out, at + from, kernels.out, kernels.out + whole);
+        this._plain(text, key, out, at, from + whole, from + bad);
+        return from + bad;
+      }
       memory.copy(out, at + from, kernels.out, kernels.out + len);
+    }
+    return -1;
+  }
+
+  /** The table's cipher of pairs [from, to) into out[at + from...]; the first bad pair's index, or -1. */
+  private _plain(text: Buffer, key: Buffer, out: Buffer, at: number, from: number, to: number): number {
+    const table = this._table;
+    for (let i = from; i < to; i++) {
+      const symbol = table[(text[i] << 8) | key[i]];
+      if (symbol === 0) return i;
+      out[at + i] = symbol;
     }
     return -1;
   }
