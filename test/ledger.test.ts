@@ -1,6 +1,6 @@
 // The pad ledger in-process: its path, its format both ways, damage refused and kept, file modes, and the lock.
 import { spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readFileSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -9,6 +9,7 @@ import { UserError } from '../src/cli/errors.js';
 import { FileLock } from '../src/client/ledger-lock.js';
 import { formatLedger, LEDGER_HEADER, ledgerPath, parseLedger, readLedger, updateLedger, type Ledger } from '../src/client/ledger.js';
 import { normalize } from '../src/client/ranges.js';
+import { present } from './helpers/files.js';
 
 const ID = 'a'.repeat(64);
 const ID2 = `${'0'.repeat(63)}f`;
@@ -79,14 +80,14 @@ t.test('updating: directories 0700, file 0600, a failed change or a damaged ledg
   t.equal(statSync(join(dir, 'state', 'otp')).mode & 0o777, 0o700, 'its directory is 0700');
   t.equal(statSync(join(dir, 'state')).mode & 0o777, 0o700, 'and the one above');
   t.same(readLedger(path).get(ID), [{ start: 0, end: 10 }], 'the range is recorded');
-  t.notOk(existsSync(`${path}.lock`), 'the lock is gone');
+  t.notOk(present(`${path}.lock`), 'the lock is gone');
 
   const before = readFileSync(path, 'latin1');
   t.throws(() => updateLedger(path, () => {
     throw new UserError('no');
   }), /^no$/, 'a change that throws is passed on');
   t.equal(readFileSync(path, 'latin1'), before, 'and the ledger is unchanged');
-  t.notOk(existsSync(`${path}.lock`), 'the lock is gone after a failed change too');
+  t.notOk(present(`${path}.lock`), 'the lock is gone after a failed change too');
 
   writeFileSync(path, `${before}garbage\n`);
   let called = false;
@@ -115,7 +116,7 @@ t.test('the lock', (t) => {
   t.ok(b['_breakDead'](`${hostname()}:${deadPid()}:0`), 'a breaker that comes too late');
   t.ok(a.held(), 'leaves the live lock alone');
   a.release();
-  t.notOk(existsSync(path), 'released');
+  t.notOk(present(path), 'released');
   b.acquire(150);
   t.ok(b.held(), 'then the other can take it');
   b.release();
@@ -124,7 +125,7 @@ t.test('the lock', (t) => {
   const c = new FileLock(path, 'the ledger');
   c.acquire(1000);
   t.ok(c.held(), 'a lock left by a dead process is broken');
-  t.notOk(existsSync(`${path}.break`), 'and the breaker lock is gone');
+  t.notOk(present(`${path}.break`), 'and the breaker lock is gone');
   c.release();
 
   symlinkSync(`elsewhere.example:${deadPid()}:0`, path);
