@@ -1,4 +1,5 @@
-// The pad ledger in-process: its path, its format both ways, damage refused and kept, file modes, and the lock.
+// The pad ledger in-process: its path, its format both ways, damage refused and kept, file modes, and the lock
+// (what is not one refused at once).
 import { spawnSync } from 'node:child_process';
 import { lstatSync, mkdirSync, readFileSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -9,7 +10,7 @@ import { UserError } from '../src/cli/errors.js';
 import { FileLock } from '../src/client/ledger-lock.js';
 import { formatLedger, LEDGER_HEADER, ledgerPath, parseLedger, readLedger, updateLedger, type Ledger } from '../src/client/ledger.js';
 import { normalize } from '../src/client/ranges.js';
-import { present } from './helpers/files.js';
+import { mkfifo, present } from './helpers/files.js';
 
 const ID = 'a'.repeat(64);
 const ID2 = `${'0'.repeat(63)}f`;
@@ -135,5 +136,30 @@ t.test('the lock', (t) => {
   symlinkSync(`${hostname()}:${deadPid()}:0`, path);
   symlinkSync(`${hostname()}:${deadPid()}:1`, `${path}.break`);
   t.throws(() => new FileLock(path, 'the ledger').acquire(100), new RegExp(`remove '${path}\\.break'$`), 'a breaker that died at work is named');
+  t.end();
+});
+
+t.test('something at the lock\'s name that is not a lock is refused at once, and left alone', (t) => {
+  const dir = t.testdir({});
+  const path = join(dir, 'l.lock');
+  const odd: [string, () => void, string][] = [
+    ['a regular file', () => writeFileSync(path, ''), 'a regular file'],
+    ['a directory', () => mkdirSync(path), 'a directory'],
+    ['a FIFO', () => mkfifo(path), 'a FIFO'],
+    ['a symlink to a device', () => symlinkSync('/dev/zero', path), "a symbolic link to '/dev/zero'"],
+  ];
+  for (const [what, make, kind] of odd) {
+    make();
+    const found = lstatSync(path);
+    // A lock that only waited for it to go would say 'is locked' after the wait.
+    const lock = new FileLock(path, "the ledger 'l'");
+    t.throws(() => lock.acquire(500), new RegExp(`^cannot lock the ledger 'l': '${path}' is ${kind.replace(/[/.]/g, '\\$&')}, not a lock; move it away$`), what);
+    t.notOk(lock.held(), `${what}: not taken`);
+    lock.release();
+    t.equal(lstatSync(path).ino, found.ino, `${what}: left as it was`);
+    t.notOk(present(`${path}.break`), `${what}: no breaker left`);
+    spawnSync('rm', ['-r', path]);
+  }
+  // `.break` that is no lock, behind a dead lock, in test/no-reuse.test.ts: without the check the wait never ends.
   t.end();
 });

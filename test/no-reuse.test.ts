@@ -1,13 +1,14 @@
 // --offset and --no-reuse end to end: concurrent jobs get disjoint key ranges, used ranges are refused,
-// the ledger survives kill -9 and is never reset, stdin gets a stretch and gives back what it did not use.
+// the ledger survives kill -9 and is never reset, stdin gets a stretch and gives back what it did not use,
+// and a lock that is not one is refused at once.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { present } from './helpers/files.js';
+import { mkfifo, present } from './helpers/files.js';
 import { bin, FIXTURES, run, startServer, type Result } from './helpers/programs.js';
 import { model } from './helpers/wire.js';
 
@@ -64,6 +65,30 @@ async function silentServer(t: Test): Promise<{ port: number; connections: () =>
     server.close();
   });
   return { port: (server.address() as { port: number }).port, connections: () => count, first };
+}
+
+/**
+ * Runs enc_client, killed at `deadlineMs` if it has not ended (a client blocked on a FIFO
+ * never does), and under a 2 GiB address space, so that one reading a device without end
+ * fails in a moment instead of taking the machine's memory.
+ */
+async function encryptWithin(args: string[], env: NodeJS.ProcessEnv, deadlineMs = 20_000): Promise<Result & { timedOut: boolean }> {
+  const child = spawn('prlimit', [`--as=${2 * 1024 ** 3}`, '--', bin('enc_client'), ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+  const stdout: Buffer[] = [];
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, deadlineMs);
+  const [code] = await once(child, 'close');
+  clearTimeout(timer);
+  return { code: code as number | null, stdout: Buffer.concat(stdout), stderr, timedOut };
 }
 
 // Some sixty client processes, twenty at once: on a loaded machine more than tap's default 120 s.
@@ -251,6 +276,34 @@ t.test('--offset and --no-reuse', async (t) => {
     t.equal(readFileSync(damaged, 'latin1'), content, 'the ledger is left as it was');
     const unreadable = await run('enc_client', ['--no-reuse', textPath, key, String(silent.port)], { env: { OTP_LEDGER: dir } });
     refused(t, unreadable, /^enc_client: error: cannot read the ledger '.*': is a directory\n$/, 'unreadable');
+    t.equal(silent.connections(), 0, 'nothing was sent');
+  });
+
+  await t.test('a lock that is not one: refused at once with exit 1, left alone, nothing sent', async (t) => {
+    const silent = await silentServer(t);
+    const odd = join(dir, 'odd');
+    mkdirSync(odd);
+    // The lock's name taken by a FIFO; and a dead lock whose breaker's name is taken by a file.
+    const fifoLock = join(odd, 'fifo-lock', 'ledger');
+    mkdirSync(join(odd, 'fifo-lock'));
+    mkfifo(`${fifoLock}.lock`);
+    const fileBreak = join(odd, 'file-break', 'ledger');
+    mkdirSync(join(odd, 'file-break'));
+    const dead = spawn(process.execPath, ['-e', '0']);
+    await once(dead, 'exit');
+    symlinkSync(`${hostname()}:${dead.pid}:0`, `${fileBreak}.lock`);
+    writeFileSync(`${fileBreak}.lock.break`, '');
+    const cases: [string, string, RegExp][] = [
+      ['a FIFO at the lock', fifoLock, /cannot lock the ledger '.*': '.*fifo-lock\/ledger\.lock' is a FIFO, not a lock; move it away/],
+      ['a file at the breaker', fileBreak, /cannot lock the ledger '.*': '.*file-break\/ledger\.lock\.break' is a regular file, not a lock; move it away/],
+    ];
+    const before = JSON.stringify(['fifo-lock', 'file-break'].map((d) => readdirSync(join(odd, d)).sort()));
+    const results = await Promise.all(cases.map(([, ledger]) => encryptWithin(['--no-reuse', textPath, key, String(silent.port)], { OTP_LEDGER: ledger })));
+    for (const [i, [what, , why]] of cases.entries()) {
+      t.notOk(results[i].timedOut, `${what}: the client ends by itself`);
+      refused(t, results[i], why, what);
+    }
+    t.equal(JSON.stringify(['fifo-lock', 'file-break'].map((d) => readdirSync(join(odd, d)).sort())), before, 'nothing was created or removed beside them');
     t.equal(silent.connections(), 0, 'nothing was sent');
   });
 });

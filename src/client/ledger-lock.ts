@@ -1,7 +1,8 @@
 // An exclusive lock next to a file, safe under concurrency and kill -9: a symlink naming its holder.
-import { readlinkSync, symlinkSync, unlinkSync } from 'node:fs';
+import { lstatSync, readlinkSync, symlinkSync, unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { UserError } from '../cli/errors.js';
+import { fileKind } from '../format/file-kind.js';
 import { cryptoModule } from '../tls/lazy-modules.js';
 
 /** How long to wait for a lock held by a live process before giving up. */
@@ -16,6 +17,8 @@ export const LOCK_WAIT_MS = 10_000;
  * and, holding it, removes the dead lock only if it still names the dead holder: no one
  * ever removes a live lock. Only a process killed in the microseconds it holds `.break`
  * leaves a lock that needs a person, and the error then says which file to remove.
+ * Anything else at the lock's name (a file, a FIFO, a link to elsewhere) was made by no
+ * FileLock and waiting will not remove it: it is refused at once, named.
  */
 export class FileLock {
   private readonly _token = `${hostname()}:${process.pid}:${cryptoModule().randomBytes(6).toString('hex')}`;
@@ -33,7 +36,7 @@ export class FileLock {
     const deadline = Date.now() + waitMs;
     for (let attempt = 0; ; attempt++) {
       if (tryCreate(this.path, this._token)) return;
-      const holder = readHolder(this.path);
+      const holder = this._holder(this.path);
       if (holder !== null && isDead(holder) && this._breakDead(holder)) continue;
       if (Date.now() > deadline) {
         const stuck = holder !== null && isDead(holder) ? this._breaker : this.path;
@@ -45,7 +48,7 @@ export class FileLock {
 
   /** True while this process holds the lock. */
   held(): boolean {
-    return readHolder(this.path) === this._token;
+    return readLink(this.path) === this._token;
   }
 
   release(): void {
@@ -55,18 +58,38 @@ export class FileLock {
   /** Removes the lock if it still names `dead`; false when another breaker is at it. */
   private _breakDead(dead: string): boolean {
     if (!tryCreate(this._breaker, this._token)) {
-      const breaker = readHolder(this._breaker);
+      const breaker = this._holder(this._breaker);
       // A breaker that died at work leaves `.break`: wait, and in the end say so.
       return breaker === null;
     }
     try {
-      if (readHolder(this.path) === dead) unlinkSync(this.path);
+      if (readLink(this.path) === dead) unlinkSync(this.path);
     } finally {
       unlinkSync(this._breaker);
     }
     return true;
   }
+
+  /** The holder a lock at `path` names, or null when there is none; a UserError when something else is there. */
+  private _holder(path: string): string | null {
+    const target = readLink(path);
+    if (target === null) {
+      const found = lstatSync(path, { throwIfNoEntry: false });
+      // Nothing, or a lock made since readlink looked: the caller tries again.
+      if (!found || found.isSymbolicLink()) return null;
+      throw this._notALock(path, fileKind(found));
+    }
+    if (!HOLDER.test(target)) throw this._notALock(path, `a symbolic link to '${target}'`);
+    return target;
+  }
+
+  private _notALock(path: string, kind: string): UserError {
+    return new UserError(`cannot lock ${this._what}: '${path}' is ${kind}, not a lock; move it away`);
+  }
 }
+
+/** A lock's target: `HOST:PID:NONCE`. */
+const HOLDER = /^[^:]+:\d+:/;
 
 function tryCreate(path: string, token: string): boolean {
   try {
@@ -78,8 +101,8 @@ function tryCreate(path: string, token: string): boolean {
   }
 }
 
-/** The lock's holder, or null when there is no lock (or it is not one of ours). */
-function readHolder(path: string): string | null {
+/** The symbolic link's target, or null when there is none at `path` (or something that is not a link). */
+function readLink(path: string): string | null {
   try {
     return readlinkSync(path);
   } catch (err) {

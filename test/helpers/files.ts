@@ -1,4 +1,5 @@
-// Files for tests: whether a name is taken at all (a lock is a dangling symlink, which existsSync calls absent).
+// Odd files for tests: FIFOs, and whether a name is taken at all (a lock is a dangling symlink, which existsSync calls absent).
+import { execFileSync } from 'node:child_process';
 import { lstatSync } from 'node:fs';
 
 /** True when something, even a dangling symlink, has the name `path`. */
@@ -10,4 +11,9 @@ export function present(path: string): boolean {
     if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') return false;
     throw err;
   }
+}
+
+/** Makes a FIFO at `path` (Node has no mkfifo). */
+export function mkfifo(path: string): void {
+  execFileSync('mkfifo', [path]);
 }
