@@ -1,14 +1,14 @@
-// The pad ledger in-process: its path, its format both ways, damage refused and kept, file modes, and the lock
-// (what is not one refused at once).
-import { spawnSync } from 'node:child_process';
-import { lstatSync, mkdirSync, readFileSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+// The pad ledger in-process: its path, its format both ways, damage refused and kept, file modes,
+// files that are not ledgers refused unread, and the lock.
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, symlinkSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import fc from 'fast-check';
 import t from 'tap';
 import { UserError } from '../src/cli/errors.js';
 import { FileLock } from '../src/client/ledger-lock.js';
-import { formatLedger, LEDGER_HEADER, ledgerPath, parseLedger, readLedger, updateLedger, type Ledger } from '../src/client/ledger.js';
+import { formatLedger, LEDGER_HEADER, LEDGER_MAX_BYTES, ledgerPath, parseLedger, readLedger, updateLedger, type Ledger } from '../src/client/ledger.js';
 import { normalize } from '../src/client/ranges.js';
 import { mkfifo, present } from './helpers/files.js';
 
@@ -96,9 +96,88 @@ t.test('updating: directories 0700, file 0600, a failed change or a damaged ledg
   t.notOk(called, 'nothing is chosen from a damaged ledger');
   t.equal(readFileSync(path, 'latin1'), `${before}garbage\n`, 'and it is not reset');
 
-  const folder = join(dir, 'folder');
-  mkdirSync(folder);
-  t.throws(() => readLedger(folder), /^cannot read the ledger '.*folder': is a directory$/, 'an unreadable ledger is an error');
+  t.end();
+});
+
+t.test('a ledger that is not a regular file is refused before anything is locked or created', (t) => {
+  const dir = t.testdir({ folder: {} });
+  const fifo = join(dir, 'fifo');
+  mkfifo(fifo);
+  symlinkSync(fifo, join(dir, 'to-fifo'));
+  symlinkSync('/dev/zero', join(dir, 'to-zero'));
+  const cases: [string, string, RegExp][] = [
+    // FIFOs only here, where the pre-check refuses them: a read that waited on one would block this process (test/no-reuse.test.ts runs them with a deadline).
+    ['a FIFO', fifo, /^the ledger '.*fifo' is a FIFO, not a regular file$/],
+    ['a symlink to a FIFO', join(dir, 'to-fifo'), /^the ledger '.*to-fifo' is a FIFO, not a regular file$/],
+    ['a directory', join(dir, 'folder'), /^the ledger '.*folder' is a directory, not a regular file$/],
+    ['/dev/zero', '/dev/zero', /^the ledger '\/dev\/zero' is a character device, not a regular file$/],
+    ['/dev/full', '/dev/full', /^the ledger '\/dev\/full' is a character device, not a regular file$/],
+    ['/dev/null', '/dev/null', /^the ledger '\/dev\/null' is a character device, not a regular file$/],
+    ['a symlink to /dev/zero', join(dir, 'to-zero'), /^the ledger '.*to-zero' is a character device, not a regular file$/],
+    ['a name under a FIFO', join(fifo, 'ledger'), /^cannot read the ledger '.*fifo\/ledger': not a directory$/],
+  ];
+  // A file at each lock's name in `dir`: a client that went on to lock would say it is not a lock.
+  for (const [, path] of cases) if (dirname(path) === dir) writeFileSync(`${path}.lock`, 'sentinel');
+  const before = readdirSync(dir).sort();
+  for (const [what, path, why] of cases) {
+    let called = false;
+    t.throws(() => updateLedger(path, () => (called = true)), why, what);
+    t.notOk(called, `${what}: nothing is chosen`);
+    if (dirname(path) !== dir) t.notOk(present(`${path}.lock`), `${what}: no lock beside it`);
+    t.notOk(present(`${path}.new`), `${what}: no new ledger beside it`);
+  }
+  t.same(readdirSync(dir).sort(), before, 'nothing was created');
+  t.ok(statSync(fifo).isFIFO(), 'the FIFO is left as it was');
+  // The read checks what it opened, not only the check before the lock.
+  t.throws(() => readLedger(join(dir, 'folder')), /is a directory, not a regular file$/, 'readLedger refuses a directory itself');
+  t.throws(() => readLedger('/dev/zero'), /is a character device, not a regular file$/, 'and a device');
+  t.end();
+});
+
+t.test('a ledger swapped for a FIFO while the client waits for the lock is refused, not waited on', async (t) => {
+  const dir = t.testdir({});
+  const path = join(dir, 'ledger');
+  const lock = `${path}.lock`;
+  // Held by this process, alive: updateLedger checks the ledger (there is none) and waits.
+  symlinkSync(`${hostname()}:${process.pid}:feed`, lock);
+  // Meanwhile a FIFO takes the ledger's name and the lock goes. Eight seconds on, a watchdog
+  // leaves a mark and opens the FIFO to write: an open or read waiting on it ends then, and
+  // the mark fails the test instead of a hang.
+  const mark = join(dir, 'watchdog-fired');
+  const script = 'sleep 0.5; mkfifo "$1" && rm "$2"; sleep 8; touch "$3"; : > "$1"';
+  const swapper = spawn('sh', ['-c', script, 'sh', path, lock, mark], { stdio: 'ignore', detached: true });
+  t.teardown(() => {
+    if (swapper.exitCode === null) process.kill(-swapper.pid!, 'SIGKILL');
+  });
+  let called = false;
+  t.throws(() => updateLedger(path, () => (called = true)), /^the ledger '.*ledger' is a FIFO, not a regular file$/, 'the FIFO is refused');
+  t.notOk(present(mark), 'at once, not when a writer came');
+  t.notOk(called, 'nothing is chosen');
+  t.ok(statSync(path).isFIFO(), 'the FIFO is left as it was');
+  t.notOk(present(lock), 'the lock is released');
+  t.notOk(present(`${path}.new`), 'no new ledger is left');
+});
+
+t.test('a ledger larger than any real one is refused, not read', (t) => {
+  const dir = t.testdir({});
+  const path = join(dir, 'ledger');
+  // Sparse: no disk is used.
+  closeSync(openSync(path, 'w'));
+  truncateSync(path, LEDGER_MAX_BYTES + 1);
+  // A client that went on to lock (and read) would say this is not a lock.
+  writeFileSync(`${path}.lock`, 'sentinel');
+  let called = false;
+  const tooLarge = /^the ledger '[^']*' is over 64 MiB, larger than any ledger; move it away \(it is never reset\)$/;
+  t.throws(() => updateLedger(path, () => (called = true)), tooLarge, 'one byte over the limit, before locking');
+  t.notOk(called, 'nothing is chosen');
+  t.equal(readFileSync(`${path}.lock`, 'latin1'), 'sentinel', 'nothing is locked');
+  t.equal(statSync(path).size, LEDGER_MAX_BYTES + 1, 'the file is left as it was');
+  t.throws(() => readLedger(path), tooLarge, 'readLedger refuses it itself');
+  truncateSync(path, LEDGER_MAX_BYTES);
+  t.throws(() => readLedger(path), /damaged at line 1/, 'at the limit it is read (and is no ledger)');
+  // A file in /proc says it is empty and has no end: the read stops at the limit, whatever the size said.
+  const pagemap = '/proc/self/pagemap';
+  t.throws(() => readLedger(pagemap), tooLarge, 'a file larger than its size says', { skip: existsSync(pagemap) ? false : `no ${pagemap} here` });
   t.end();
 });
 

@@ -1,9 +1,9 @@
 // --offset and --no-reuse end to end: concurrent jobs get disjoint key ranges, used ranges are refused,
 // the ledger survives kill -9 and is never reset, stdin gets a stretch and gives back what it did not use,
-// and a lock that is not one is refused at once.
+// and a ledger or lock that is not one is refused at once.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -275,7 +275,35 @@ t.test('--offset and --no-reuse', async (t) => {
     refused(t, r, /the ledger '.*damaged' is damaged at line 3/, 'damaged');
     t.equal(readFileSync(damaged, 'latin1'), content, 'the ledger is left as it was');
     const unreadable = await run('enc_client', ['--no-reuse', textPath, key, String(silent.port)], { env: { OTP_LEDGER: dir } });
-    refused(t, unreadable, /^enc_client: error: cannot read the ledger '.*': is a directory\n$/, 'unreadable');
+    refused(t, unreadable, /^enc_client: error: the ledger '.*' is a directory, not a regular file\n$/, 'a directory');
+    t.equal(silent.connections(), 0, 'nothing was sent');
+  });
+
+  await t.test('a ledger that is not a regular file: refused at once with exit 1, nothing locked, created or sent', async (t) => {
+    const silent = await silentServer(t);
+    const odd = join(dir, 'not-files');
+    mkdirSync(odd);
+    const fifo = join(odd, 'fifo');
+    mkfifo(fifo);
+    symlinkSync(fifo, join(odd, 'to-fifo'));
+    symlinkSync('/dev/zero', join(odd, 'to-zero'));
+    const cases: [string, string, RegExp][] = [
+      ['a FIFO', fifo, /the ledger '.*fifo' is a FIFO, not a regular file/],
+      ['a symlink to a FIFO', join(odd, 'to-fifo'), /the ledger '.*to-fifo' is a FIFO, not a regular file/],
+      ['/dev/zero', '/dev/zero', /the ledger '\/dev\/zero' is a character device, not a regular file/],
+      ['/dev/full', '/dev/full', /the ledger '\/dev\/full' is a character device, not a regular file/],
+      ['a symlink to /dev/zero', join(odd, 'to-zero'), /the ledger '.*to-zero' is a character device, not a regular file/],
+      ['a name under a FIFO', join(fifo, 'ledger'), /cannot read the ledger '.*fifo\/ledger': not a directory/],
+    ];
+    const before = readdirSync(odd).sort();
+    const results = await Promise.all(cases.map(([, ledger]) => encryptWithin(['--no-reuse', textPath, key, String(silent.port)], { OTP_LEDGER: ledger })));
+    for (const [i, [what, ledger, why]] of cases.entries()) {
+      t.notOk(results[i].timedOut, `${what}: the client ends by itself`);
+      refused(t, results[i], why, what);
+      if (ledger.startsWith('/dev/')) t.notOk(present(`${ledger}.lock`), `${what}: no lock beside it`);
+    }
+    t.same(readdirSync(odd).sort(), before, 'nothing was created beside them');
+    t.ok(statSync(fifo).isFIFO(), 'the FIFO is left as it was');
     t.equal(silent.connections(), 0, 'nothing was sent');
   });
 

@@ -1,13 +1,21 @@
 // The pad ledger: where it lives, its text format, and changing it atomically under a lock.
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, statSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
 import { reason, UserError } from '../cli/errors.js';
+import { fileKind } from '../format/file-kind.js';
 import { FileLock } from './ledger-lock.js';
 import { normalize, type Range } from './ranges.js';
 
 /** The first line of every ledger; a ledger without it is not one this version can read. */
 export const LEDGER_HEADER = '# otp pad ledger 1: each line is a key id (SHA-256) and the key symbols used';
+
+/**
+ * A ledger grows by one line of some 100 bytes per key: 64 MiB is over half a million
+ * keys, more than any real one. A larger file is not a ledger, and reading it whole
+ * would only cost the memory.
+ */
+export const LEDGER_MAX_BYTES = 64 * 1024 * 1024;
 
 /** Used ranges by key id. */
 export type Ledger = Map<string, Range[]>;
@@ -53,16 +61,79 @@ export function parseLedger(text: string, path: string): Ledger {
   return ledger;
 }
 
-/** The ledger at `path`; empty when the file does not exist yet. */
+/**
+ * The ledger at `path`; empty when the file does not exist yet. It is opened once, without
+ * waiting (a FIFO's open blocks until a writer comes), and the descriptor itself is
+ * checked: whatever the name pointed at a moment before, only a regular file is read.
+ */
 export function readLedger(path: string): Ledger {
-  let text: string;
+  let fd: number;
   try {
-    text = readFileSync(path, 'latin1');
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
-    throw new UserError(`cannot read the ledger '${path}': ${reason(err)}`);
+    throw cannotRead(path, err);
   }
-  return parseLedger(text, path);
+  try {
+    const stats = fstatSync(fd);
+    refuseUnlessLedgerFile(stats, path);
+    return parseLedger(readBounded(fd, stats.size, path), path);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Refuses, before anything is locked or created, a ledger that exists and is not a
+ * regular file or is too large to be one: with the lock held, a FIFO would block its
+ * read for ever and a device (/dev/zero) would be read without end. readLedger checks
+ * again the file it opens; this only refuses early.
+ */
+function refuseStrangeLedger(path: string): void {
+  let stats: Stats;
+  try {
+    // Not throwIfNoEntry: Node 24 takes ENOTDIR (a name under a FIFO) for ENOENT too, and Node 20 does not.
+    stats = statSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw cannotRead(path, err);
+  }
+  refuseUnlessLedgerFile(stats, path);
+}
+
+function refuseUnlessLedgerFile(stats: Stats, path: string): void {
+  if (!stats.isFile()) throw new UserError(`the ledger '${path}' is ${fileKind(stats)}, not a regular file`);
+  if (stats.size > LEDGER_MAX_BYTES) throw tooLarge(path);
+}
+
+/** The file's bytes as text, never more than LEDGER_MAX_BYTES of them, whatever `size` said (a file in /proc says 0). */
+function readBounded(fd: number, size: number, path: string): string {
+  // The last buffer ends a page past the limit, so the read that crosses it asks for a whole
+  // page: some kernel files (/proc/self/pagemap) serve only whole entries.
+  const most = LEDGER_MAX_BYTES + 4096;
+  // One byte more than the size, to see the end in the first buffer.
+  let bytes = Buffer.allocUnsafe(Math.min(Math.max(size + 1, 4096), most));
+  let length = 0;
+  for (;;) {
+    if (length === bytes.length) bytes = Buffer.concat([bytes], Math.min(2 * length, most));
+    let got: number;
+    try {
+      got = readSync(fd, bytes, length, bytes.length - length, null);
+    } catch (err) {
+      throw cannotRead(path, err);
+    }
+    length += got;
+    if (length > LEDGER_MAX_BYTES) throw tooLarge(path);
+    if (got === 0) return bytes.toString('latin1', 0, length);
+  }
+}
+
+function cannotRead(path: string, err: unknown): UserError {
+  return new UserError(`cannot read the ledger '${path}': ${reason(err)}`);
+}
+
+function tooLarge(path: string): UserError {
+  return new UserError(`the ledger '${path}' is over ${LEDGER_MAX_BYTES / 1024 / 1024} MiB, larger than any ledger; move it away (it is never reset)`);
 }
 
 /** Replaces the ledger whole: a new file, synced, renamed over the old, and the directory synced. */
@@ -97,6 +168,7 @@ function writeLedger(path: string, ledger: Ledger): void {
  */
 export function updateLedger<T>(path: string, change: (ledger: Ledger) => T): T {
   const what = `the ledger '${path}'`;
+  refuseStrangeLedger(path);
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   } catch (err) {
