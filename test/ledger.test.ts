@@ -218,6 +218,15 @@ t.test('the lock', (t) => {
   t.end();
 });
 
+t.test('a new ledger\'s name taken by a directory is named in the error', (t) => {
+  const dir = t.testdir({ 'ledger.new': {} });
+  const path = join(dir, 'ledger');
+  t.throws(() => updateLedger(path, (ledger) => ledger.set(ID, [{ start: 0, end: 1 }])), /^cannot write the ledger '.*ledger': cannot remove '.*ledger\.new': is a directory$/, 'the error names it');
+  t.notOk(present(path), 'no ledger is written');
+  t.notOk(present(`${path}.lock`), 'the lock is released');
+  t.end();
+});
+
 t.test('something at the lock\'s name that is not a lock is refused at once, and left alone', (t) => {
   const dir = t.testdir({});
   const path = join(dir, 'l.lock');

@@ -141,8 +141,9 @@ function writeLedger(path: string, ledger: Ledger): void {
   const temp = `${path}.new`;
   try {
     unlinkSync(temp);
-  } catch {
+  } catch (err) {
     // Usually there is none: only a holder of the lock killed mid-write leaves one.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot remove '${temp}': ${reason(err)}`);
   }
   const fd = openSync(temp, 'wx', 0o600);
   try {
