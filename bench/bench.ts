@@ -1,4 +1,5 @@
 // npm run bench [-- --sizes 1,16,64 --runs 3 --json FILE]
+// npm run bench -- --against REV [--runs 5]: this tree against revision REV instead (bench/against.ts).
 // Throughput and memory of the built programs against the streaming C reference
 // (../shared/bench/otp_ref.c, built with cc when there is one), side by side in one run:
 // enc_client through enc_server on random texts of each size, alternating with the C
@@ -20,6 +21,7 @@ import {
   clientRssMethod,
   compareFiles,
   configure,
+  ENVIRONMENT_NOTE,
   killClients,
   killEverything,
   median,
@@ -33,6 +35,8 @@ import {
 } from './lib.js';
 import { measureCapacity, renderCapacity, type CapacityResult } from './capacity.js';
 import { measureTls, renderTlsCeiling, type TlsResult } from './tls.js';
+import { measureTinyFrames, renderTinyFrames, type TinyFramesResult } from './tiny-frames.js';
+import { measureAgainst, renderAgainst } from './against.js';
 
 const ROOT = join(__dirname, '..');
 const bin = (name: string): string => join(ROOT, name);
@@ -47,16 +51,20 @@ const REFERENCE_SOURCE = process.env.OTP_REF_C ?? join(ROOT, '..', 'shared', 'be
 /** The targets of issue 10, as ratios. */
 const TARGET = { floor: 1.2, five: 1.3, keygen: 0.6, latency: 1.2, rssMiB: 80, decOverEnc: 1.1 };
 
-const USAGE = `usage: npm run bench -- [--sizes MIB,MIB,...] [--runs N] [--json FILE]
-  --sizes  text sizes in MiB (default 1,16,64,256,1024)
-  --runs   runs per measurement, the median is reported (default 3)
-  --json   also write the figures to FILE as JSON
+const USAGE = `usage: npm run bench -- [--sizes MIB,MIB,...] [--runs N] [--json FILE] [--against REV]
+  --sizes    text sizes in MiB (default 1,16,64,256,1024)
+  --runs     runs per measurement, the median is reported (default 3; 5 with --against)
+  --json     also write the figures to FILE as JSON
+  --against  build git revision REV in a scratch worktree and measure this tree against it,
+             alternating on the same files: jobs of 64 and 256 MiB (wall, server CPU, memory),
+             five at once, tiny jobs a second, 37 bytes, --version, keygen, TLS
 `;
 
 interface Options {
   sizes: number[];
   runs: number;
   json: string | null;
+  against: string | null;
 }
 
 function parseOptions(): Options {
@@ -67,6 +75,7 @@ function parseOptions(): Options {
         sizes: { type: 'string' },
         runs: { type: 'string' },
         json: { type: 'string' },
+        against: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -85,11 +94,11 @@ function parseOptions(): Options {
       throw new BenchError(`--sizes: '${size}' is not a positive number of MiB\n${USAGE}`);
     }
   }
-  const runs = values.runs === undefined ? 3 : Number(values.runs);
+  const runs = values.runs === undefined ? (values.against === undefined ? 3 : 5) : Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1) throw new BenchError(`--runs: '${values.runs}' is not a whole number from 1\n${USAGE}`);
   // npm run starts scripts in the project root; a relative FILE is meant from where npm was run.
   const json = values.json === undefined ? null : resolve(process.env.INIT_CWD ?? process.cwd(), values.json);
-  return { sizes: sizes.map(Number), runs, json };
+  return { sizes: sizes.map(Number), runs, json, against: values.against ?? null };
 }
 
 const note = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
@@ -139,6 +148,7 @@ interface Report {
   referenceBuild: string;
   peakRssMiB: number | null;
   tls: TlsResult;
+  tinyFrames: TinyFramesResult;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -496,6 +506,7 @@ function render(report: Report): string {
     `five enc_clients at once on plaintext4 (${five.bytesEach} bytes each): all done in ${f(five.medianSeconds, 3)} s ` +
       `(median of ${five.runs})`,
     renderCapacity(report.capacity),
+    renderTinyFrames(report.tinyFrames),
     `five ${jobs.mib} MiB jobs at once: ${f(jobs.medianSeconds, 3)} s; C reference ${f(jobs.reference?.medianSeconds ?? null, 3)} s ` +
       `(medians of ${jobs.runs})`,
     '',
@@ -506,6 +517,7 @@ function render(report: Report): string {
     `load average at start ${m.loadAverageAtStart.map((x) => x.toFixed(2)).join(' ')}, ` +
       `at end ${m.loadAverageAtEnd.map((x) => x.toFixed(2)).join(' ')}`,
     `peak RSS measured with ${report.clientRssMethod} (clients) and ${report.serverRssMethod} (servers)`,
+    ENVIRONMENT_NOTE,
   ].join('\n');
 }
 
@@ -520,6 +532,15 @@ async function main(): Promise<void> {
   const dir = tmp;
   checkDisk(dir, options.sizes);
   configure(dir);
+  note(ENVIRONMENT_NOTE);
+  if (options.against !== null) {
+    const reference = buildReference(REFERENCE_SOURCE, dir);
+    const report = await measureAgainst(ROOT, dir, options.against, options.runs, reference.binary, note);
+    await cleanup();
+    process.stdout.write(`${renderAgainst(report)}\n${ENVIRONMENT_NOTE}\n`);
+    if (options.json) writeFileSync(options.json, `${JSON.stringify(report, null, 2)}\n`);
+    return;
+  }
   note(`temp folder ${dir}; sizes ${options.sizes.join(', ')} MiB, ${options.runs} run(s) each`);
 
   const enc = await Server.start(bin('enc_server'), 'enc_server');
@@ -547,7 +568,9 @@ async function main(): Promise<void> {
   note('keygen');
   const keygen = await measureKeygen(options.runs);
   note('capacity: tiny jobs a second, against the C reference');
-  const capacity = await measureCapacity({ runs: options.runs, note });
+  const capacity = await measureCapacity({ runs: options.runs, note, reference: built.binary ?? undefined });
+  note('tiny frames: server CPU per byte received');
+  const tinyFrames = await measureTinyFrames(dir, enc, bin('enc_client'), options.runs, note);
 
   note(`five ${FIVE_JOBS_MIB} MiB jobs at once`);
   const fiveJobs = await measureFiveJobs(dir, options.runs, enc, ref);
@@ -593,6 +616,7 @@ async function main(): Promise<void> {
     referenceBuild: built.why,
     peakRssMiB: peaks.length ? Math.max(...peaks) : null,
     tls,
+    tinyFrames,
   };
   await cleanup();
   process.stdout.write(`${render(report)}\n`);

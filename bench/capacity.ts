@@ -1,9 +1,8 @@
 // Capacity: tiny jobs a second at many concurrent connections, enc_server against the C reference's fork-per-connection server.
 // `tsx bench/capacity.ts [--seconds S] [--runs N] [--connections C]` runs it alone; bench.ts calls measureCapacity.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
+import { BenchError, buildReference, median, Server } from './lib.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -130,63 +129,19 @@ async function load(port: number, wire: Wire, connections: number, seconds: numb
   return { jobsPerSecond: Math.round(jobs / took), jobs, failures, busy };
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
+/** Tiny jobs a second from `connections` loops against a server on `port`: an otp server's protocol, or the C reference's. */
+export function tinyJobs(port: number, kind: 'otp' | 'reference', connections: number, seconds: number): Promise<CapacityRun> {
+  const text = symbols(SYMBOLS, 1);
+  const key = symbols(SYMBOLS, 2);
+  return load(port, kind === 'otp' ? otpWire(text, key) : referenceWire(text, key), connections, seconds);
 }
-
-async function waitForPort(port: number, child: ChildProcess): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (child.exitCode !== null) throw new Error(`${child.spawnfile} exited before listening`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => resolve(true)).once('error', () => resolve(false));
-      socket.once('connect', () => socket.destroy());
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`nothing listens on port ${port}`);
-}
-
-const children = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
-});
-
-async function startServer(command: string, args: (port: number) => string[]): Promise<{ port: number; stop(): Promise<void> }> {
-  const port = await freePort();
-  const child = spawn(command, args(port), { stdio: ['ignore', 'ignore', 'inherit'] });
-  children.add(child);
-  const exited = once(child, 'exit');
-  await waitForPort(port, child);
-  return {
-    port,
-    async stop() {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      await exited;
-      clearTimeout(timer);
-      children.delete(child);
-    },
-  };
-}
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /**
  * enc_server (default options) and the C reference (`otp_ref serve enc PORT`, built here
  * with cc -O2), each loaded in turn by the same generator, `runs` times alternating.
  */
 export async function measureCapacity(
-  options: { connections?: number; seconds?: number; runs?: number; note?: (line: string) => void } = {},
+  options: { connections?: number; seconds?: number; runs?: number; note?: (line: string) => void; server?: string; reference?: string } = {},
 ): Promise<CapacityResult> {
   const connections = options.connections ?? 50;
   const seconds = options.seconds ?? 3;
@@ -194,21 +149,19 @@ export async function measureCapacity(
   const note = options.note ?? (() => {});
   const dir = mkdtempSync(join(tmpdir(), 'otp-capacity-'));
   try {
-    const refBin = join(dir, 'otp_ref');
-    execFileSync('cc', ['-O2', '-o', refBin, C_SOURCE], { stdio: 'inherit' });
-    const text = symbols(SYMBOLS, 1);
-    const key = symbols(SYMBOLS, 2);
-    const otp = await startServer(join(ROOT, 'enc_server'), (port) => [String(port)]);
-    const ref = await startServer(refBin, (port) => ['serve', 'enc', String(port)]);
+    const refBin = options.reference ?? buildReference(C_SOURCE, dir).binary;
+    if (!refBin) throw new BenchError(`capacity: no C reference (cc and ${C_SOURCE} are needed)`);
+    const otp = await Server.start(options.server ?? join(ROOT, 'enc_server'), 'enc_server (capacity)');
+    const ref = await Server.start(refBin, 'C reference server (capacity)', ['serve', 'enc']);
     try {
       // Warm-up, unmeasured: the JIT, the workers, the socket paths.
-      await load(otp.port, otpWire(text, key), connections, 1);
-      await load(ref.port, referenceWire(text, key), connections, 1);
+      await tinyJobs(otp.port, 'otp', connections, 1);
+      await tinyJobs(ref.port, 'reference', connections, 1);
       const otpRuns: CapacityRun[] = [];
       const refRuns: CapacityRun[] = [];
       for (let run = 1; run <= runs; run++) {
-        otpRuns.push(await load(otp.port, otpWire(text, key), connections, seconds));
-        refRuns.push(await load(ref.port, referenceWire(text, key), connections, seconds));
+        otpRuns.push(await tinyJobs(otp.port, 'otp', connections, seconds));
+        refRuns.push(await tinyJobs(ref.port, 'reference', connections, seconds));
         note(`capacity run ${run}/${runs}: enc_server ${otpRuns.at(-1)!.jobsPerSecond} jobs/s, C reference ${refRuns.at(-1)!.jobsPerSecond} jobs/s`);
       }
       const otpMedian = median(otpRuns.map((r) => r.jobsPerSecond));

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { randomFillSync } from 'node:crypto';
 import { getKernels, REGION } from '../src/simd/kernels.js';
 import { Writable } from 'node:stream';
-import { RandomSymbols, writeRandomSymbols, type RandomSource } from '../src/streams/random-symbols.js';
+import { RandomSymbols, writeRandomSymbols, type RandomSource } from '../src/keygen/random-symbols.js';
 import { ABC, holds } from './helpers/streams.js';
 
 const NEWLINE = 0x0a;

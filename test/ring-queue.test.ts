@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import t from 'tap';
 import fc from 'fast-check';
-import { RingQueue } from '../src/streams/ring-queue.js';
+import { MIN_RING, RingQueue } from '../src/cipher/ring-queue.js';
 import { holds, takeAgainstModel } from './helpers/streams.js';
 
 const CAPACITY = 64;
@@ -14,7 +14,7 @@ t.test('bytes come out in the order they went in, and a pushed piece is copied',
     t,
     'the ring matches a model byte for byte, through every wrap',
     fc.asyncProperty(fc.array(step, { maxLength: 80 }), async (steps) => {
-      const ring = new RingQueue(Buffer.allocUnsafe(CAPACITY));
+      const ring = new RingQueue(CAPACITY, { take: (size) => Buffer.allocUnsafe(size), give: (b) => b.fill(0xee) });
       let model: Buffer = Buffer.alloc(0);
       let next = 0;
       for (const s of steps) {
@@ -38,9 +38,52 @@ t.test('bytes come out in the order they went in, and a pushed piece is copied',
 });
 
 t.test('a piece larger than the room is refused, and nothing is taken in', async (t) => {
-  const ring = new RingQueue(Buffer.allocUnsafe(8));
+  const ring = new RingQueue(8);
   ring.push(Buffer.from('ABCDE'));
   t.throws(() => ring.push(Buffer.from('FGHI')), RangeError);
   t.equal(ring.bytes, 5);
   t.equal(ring.front().toString(), 'ABCDE');
+});
+
+t.test('a ring that grows while it holds bytes, wrapped or not, keeps them in order and gives back what it left', async (t) => {
+  const capacity = 4 * MIN_RING;
+  const grow = fc.oneof(fc.record({ push: fc.integer({ min: 0, max: 2 * MIN_RING }) }), fc.record({ take: fc.integer({ min: 1, max: 2 * MIN_RING }) }));
+  await holds(
+    t,
+    'the model byte for byte; sizes doubling from MIN_RING to the capacity; every buffer given back scribbled at once',
+    fc.asyncProperty(fc.array(grow, { maxLength: 40 }), async (steps) => {
+      const out = new Set<Buffer>();
+      const sizes: number[] = [];
+      const ring = new RingQueue(capacity, {
+        take: (size) => {
+          sizes.push(size);
+          const b = Buffer.allocUnsafe(size);
+          out.add(b);
+          return b;
+        },
+        give: (b) => {
+          assert.ok(out.delete(b), 'a buffer given back that the ring did not take, or twice');
+          b.fill(0xee);
+        },
+      });
+      let model: Buffer = Buffer.alloc(0);
+      let next = 0;
+      for (const s of steps) {
+        if ('push' in s) {
+          const piece = Buffer.allocUnsafe(Math.min(s.push, ring.room));
+          for (let i = 0; i < piece.length; i++) piece[i] = next++ & 0xff;
+          ring.push(piece);
+          model = Buffer.concat([model, piece]);
+        } else {
+          model = takeAgainstModel(ring, model, s.take);
+        }
+        assert.equal(ring.bytes, model.length);
+        assert.ok(out.size <= 1, 'one buffer at a time');
+      }
+      for (const [i, size] of sizes.entries()) assert.equal(size, i === 0 ? Math.max(MIN_RING, size) : Math.min(capacity, Math.max(size, 2 * sizes[i - 1])), 'sizes double');
+      ring.release();
+      assert.equal(out.size, 0, 'release gives the last buffer back');
+    }),
+    { numRuns: 300 },
+  );
 });

@@ -1,7 +1,7 @@
 // keygen: writes KEYLENGTH random alphabet symbols and a newline to stdout.
 import { EXIT_OK, fail, guard, outputError, UserError } from '../cli/errors.js';
 import { parseCommandLine } from '../cli/command-line.js';
-import { RandomSymbols, writeRandomSymbols } from '../streams/random-symbols.js';
+import { RandomSymbols, writeRandomSymbols } from '../keygen/random-symbols.js';
 import { VERSION } from '../cli/version.js';
 
 const program = 'keygen';

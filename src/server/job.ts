@@ -8,6 +8,7 @@ import { CIPHER_WINDOW, ErrorCode, errorFrame, parseError, type Frame } from '..
 import { Cipher } from '../streams/cipher.js';
 import { FrameDecoder } from '../streams/frame-decoder.js';
 import { FrameEncoder } from '../streams/frame-encoder.js';
+import type { RingMemory } from '../cipher/ring-queue.js';
 import { SocketSink } from '../streams/socket-sink.js';
 import { SocketSource } from '../streams/socket-source.js';
 
@@ -24,6 +25,11 @@ export interface JobEnd {
 const KEEP = 4;
 const readBuffers = new BufferPool(JOB_READ_BUFFER, KEEP);
 const rings = new BufferPool(CIPHER_WINDOW, KEEP);
+/** A job's ring is small while its streams keep in step; one that grows to the whole window takes it from the pool. */
+const ringMemory: RingMemory = {
+  take: (size) => (size === CIPHER_WINDOW ? rings.take() : Buffer.allocUnsafe(size)),
+  give: (buffer) => void (buffer.length === CIPHER_WINDOW && rings.give(buffer)),
+};
 
 /**
  * The socket's reads, into the job's lent buffers (SocketSource), are cut into frames
@@ -37,7 +43,6 @@ const rings = new BufferPool(CIPHER_WINDOW, KEEP);
  */
 export class Job {
   private readonly cipher: Cipher;
-  private readonly ring: Buffer;
   /** The frame that stood in for the client's own ERROR, and the client's message. */
   private abandoned: { frame: Frame; message: string } | null = null;
   private settled = false;
@@ -49,8 +54,7 @@ export class Job {
     opening: Buffer,
     private readonly ended: (end: JobEnd) => void,
   ) {
-    this.ring = rings.take();
-    this.cipher = new Cipher(direction, { overwrite: true, ring: this.ring });
+    this.cipher = new Cipher(direction, { overwrite: true, ring: ringMemory });
     const source = new SocketSource({ pool: readBuffers, opening });
     const decoder = new FrameDecoder({ pairWindow: CIPHER_WINDOW, peerError: (payload) => this.abandon(payload) });
     pipeline(source, decoder, this.cipher, new FrameEncoder(), new SocketSink(socket), (err) => this.settle(err ?? null));
@@ -71,7 +75,6 @@ export class Job {
   private settle(err: Error | null): void {
     if (this.settled) return;
     this.settled = true;
-    rings.give(this.ring);
     const { cipher } = this;
     const fault = cipher.fault;
     const abandoned = this.abandoned && fault === this.abandoned.frame ? this.abandoned.message : null;

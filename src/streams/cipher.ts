@@ -1,6 +1,6 @@
 // Transform: TEXT and KEY frames in (the two byte streams), RESULT frames out as the symbols are made, then DONE, or ERROR at the first fault.
 //
-// The cipher's logic is CipherCore's (src/streams/cipher-core.ts); this is the pipeline's
+// The cipher's logic is CipherCore's (src/cipher/cipher-core.ts); this is the pipeline's
 // stage around it, and the place where lent input is given back. A TEXT or KEY payload lent
 // by the source (src/memory/lease.ts) is done with once take() returns: its bytes are
 // ciphered, copied into the ring to wait for their partners, or dropped once the job has
@@ -12,7 +12,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import type { Direction } from '../cipher/alphabet.js';
 import { Lease } from '../memory/lease.js';
 import { FrameType, type Frame } from '../protocol/frames.js';
-import { CipherCore, type CipherOptions } from './cipher-core.js';
+import { CipherCore, type CipherOptions } from '../cipher/cipher-core.js';
 
 export class Cipher extends Transform {
   private readonly _core: CipherCore;
@@ -20,7 +20,7 @@ export class Cipher extends Transform {
   private _taking: Lease | undefined;
 
   constructor(direction: Direction, options: CipherOptions = {}) {
-    super({ objectMode: true });
+    super({ objectMode: true, highWaterMark: 4 });
     this._core = new CipherCore(direction, (frame) => this._out(frame), options);
   }
 
@@ -66,6 +66,12 @@ export class Cipher extends Transform {
   override _flush(done: TransformCallback): void {
     this._core.finish();
     done();
+  }
+
+  /** Torn down (its pipeline failed, or ended before its input did): the ring's memory goes back. */
+  override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
+    this._core.release();
+    done(err);
   }
 
   private _out(frame: Frame | null): void {

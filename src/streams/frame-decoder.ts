@@ -81,7 +81,7 @@ export class FrameDecoder extends Transform {
   private _key: Gather | null = null;
 
   constructor(options: FrameDecoderOptions = {}) {
-    super({ writableObjectMode: true, readableObjectMode: true });
+    super({ objectMode: true, highWaterMark: 4 });
     this.maxPayload = options.maxPayload ?? MAX_PAYLOAD;
     this.maxControlPayload = options.maxControlPayload ?? MAX_CONTROL_PAYLOAD;
     this._pairWindow = options.pairWindow ?? null;
@@ -115,6 +115,13 @@ export class FrameDecoder extends Transform {
   private _decode(chunk: Buffer, lease: Lease | undefined): void {
     let at = 0;
     while (at < chunk.length && !this.faulted) {
+      if (this._missing < 0 && this._headerFill === 0 && this._pairWindow !== null) {
+        const past = this._gatherRun(chunk, at);
+        if (past !== at) {
+          at = past;
+          continue;
+        }
+      }
       if (this._missing < 0) {
         // A whole header in this chunk is read where it is; a split one is copied together.
         if (this._headerFill === 0 && chunk.length - at >= HEADER_SIZE) {
@@ -172,6 +179,34 @@ export class FrameDecoder extends Transform {
     }
     this._lead += signed;
     return end;
+  }
+
+  /**
+   * Whole small TEXT and KEY frames from chunk[at...] on, gathered in one loop, with
+   * _streamPart's rule; returns where the run stops (at `at` when it does not start): at
+   * anything else, which the general path then takes. The same work as frame by frame,
+   * without a call per frame: what keeps a one-byte frame's cost near its bytes'.
+   */
+  private _gatherRun(chunk: Buffer, at: number): number {
+    const limit = this._pairWindow! - GATHER_SIZE;
+    let lead = this._lead;
+    while (chunk.length - at >= HEADER_SIZE) {
+      const type = chunk[at];
+      if (type !== FrameType.TEXT && type !== FrameType.KEY) break;
+      const length = ((chunk[at + 1] << 24) | (chunk[at + 2] << 16) | (chunk[at + 3] << 8) | chunk[at + 4]) >>> 0;
+      if (length >= GATHER_BELOW || chunk.length - at - HEADER_SIZE < length) break;
+      const signed = type === FrameType.TEXT ? length : -length;
+      if (Math.abs(lead + signed) > limit) break;
+      const from = at + HEADER_SIZE;
+      if (length > 0) {
+        this._lead = lead;
+        this._gather(type, chunk, from, from + length);
+      }
+      lead += signed;
+      at = from + length;
+    }
+    this._lead = lead;
+    return at;
   }
 
   private _gather(type: number, chunk: Buffer, from: number, to: number): void {

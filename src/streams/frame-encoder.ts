@@ -20,7 +20,9 @@ export const COPY_BELOW = 16 * 1024;
 
 export class FrameEncoder extends Transform {
   constructor() {
-    super({ objectMode: true });
+    // One frame at a time each side: a client's frames are 1 MiB buffers of its own, and
+    // what the stages hold ahead of the socket is memory the pipeline would take for nothing.
+    super({ objectMode: true, highWaterMark: 1 });
   }
 
   override _transform(frame: Frame, _encoding: BufferEncoding, done: TransformCallback): void {

@@ -1,4 +1,4 @@
-// Writable: chunks of bytes onto a socket, each lent chunk's lease given back from the callback of the write that took it; the socket's sending side ends with the chunks.
+// Writable: chunks of bytes onto a socket, each lent chunk's lease given back from the callback of the write that took it; the socket's sending side ends with the chunks, and the sink finishes once its input has ended too.
 //
 // The write's callback is the one place that knows when the kernel has the bytes, so it is
 // where a lent chunk (src/memory/lease.ts) lets go of its memory. The chunks of one turn of
@@ -20,7 +20,7 @@ export class SocketSink extends Writable {
     private readonly _socket: Socket,
     private readonly _limit = SINK_LIMIT,
   ) {
-    super({ objectMode: true });
+    super({ objectMode: true, highWaterMark: 1 });
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, next: (err?: Error | null) => void): void {
@@ -34,7 +34,11 @@ export class SocketSink extends Writable {
   }
 
   override _final(done: (err?: Error | null) => void): void {
-    this._socket.end(() => done());
+    const socket = this._socket;
+    socket.end(() => {
+      if (socket.readableEnded) return done();
+      socket.once('end', () => done());
+    });
   }
 
   private _send(chunk: Buffer): void {

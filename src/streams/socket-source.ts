@@ -75,7 +75,9 @@ export class SocketSource extends Readable {
   constructor(options: SocketSourceOptions) {
     super({ objectMode: true });
     this._pool = options.pool;
-    this._next = this._lend().buffer;
+    // No buffer until a read needs one: the first read goes into PARKING and is copied out,
+    // so that a job whose bytes all came before the source took over (a small job) takes none.
+    this._next = PARKING;
     if (options.opening && options.opening.length > 0) this.push(options.opening);
   }
 
@@ -130,8 +132,8 @@ export class SocketSource extends Readable {
 
   /** Room for the next read: after the last one, else at the start of a buffer whose views are all back. */
   private _room(): Buffer {
-    const current = this._leases[0].buffer;
-    if (current.length - this._at >= MIN_ROOM) return current.subarray(this._at);
+    const current = this._leases[0]?.buffer;
+    if (current && current.length - this._at >= MIN_ROOM) return current.subarray(this._at);
     this._flush();
     const free = this._leases.find((lease) => lease.free) ?? (this._leases.length < BUFFERS_PER_SOURCE ? this._lend() : null);
     if (!free) {

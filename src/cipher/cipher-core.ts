@@ -1,9 +1,9 @@
 // The cipher over frames: TEXT and KEY in, one RESULT frame out per frame that matches waiting bytes; END → DONE; any fault → ERROR.
-import { cipherTable, describeByte, SIMD_FROM, VALUE, type Direction } from '../cipher/alphabet.js';
+import { cipherTable, describeByte, SIMD_FROM, VALUE, type Direction } from './alphabet.js';
 import { getKernels, REGION } from '../simd/kernels.js';
 import { CIPHER_WINDOW, ErrorCode, FrameType, errorFrame, type Frame } from '../protocol/frames.js';
 import { plural, textOf } from '../format/words.js';
-import { RingQueue } from './ring-queue.js';
+import { RingQueue, type RingMemory } from './ring-queue.js';
 
 const tables: Partial<Record<Direction, Uint8Array>> = {};
 
@@ -16,11 +16,12 @@ export interface CipherOptions {
    */
   overwrite?: boolean;
   /**
-   * Where the bytes that wait for a partner are copied, `window` bytes long (a pool's, so
-   * that the next job uses it again); a new one by default. The payloads themselves are
-   * never held: a caller may reuse their memory once take() returns.
+   * Where the memory of the ring that the bytes waiting for a partner are copied into
+   * comes from (a pool's, for the window's full size, so that the next job uses it again);
+   * new buffers by default. The payloads themselves are never held: a caller may reuse
+   * their memory once take() returns.
    */
-  ring?: Buffer;
+  ring?: RingMemory;
 }
 
 /** Where the cipher's frames go: RESULT, DONE or ERROR, then null once the output has ended. */
@@ -59,9 +60,13 @@ export class CipherCore {
     const window = (this.window = options.window ?? CIPHER_WINDOW);
     this.direction = direction;
     this._overwrite = options.overwrite ?? false;
-    if (options.ring && options.ring.length !== window) throw new RangeError(`the ring is ${options.ring.length} bytes, not the window's ${window}`);
-    this._waiting = new RingQueue(options.ring ?? Buffer.allocUnsafe(window));
+    this._waiting = new RingQueue(window, options.ring);
     this._table = tables[direction] ??= cipherTable(direction);
+  }
+
+  /** Gives the ring's memory back, for a cipher that will take no more input (its job torn down). */
+  release(): void {
+    this._waiting.release();
   }
 
   /** The output has ended, with DONE or an ERROR frame: input after that is dropped. */
@@ -200,7 +205,7 @@ export class CipherCore {
       this._stop(errorFrame(ErrorCode.KEY_SHORT, `the key is too short: ${plural(this.symbols, 'symbol')} for ${textOf(total)}`));
       return;
     }
-    this._waiting.clear();
+    this._waiting.release();
     this.completed = true;
     this._output({ type: FrameType.DONE, payload: Buffer.alloc(0) } satisfies Frame);
     this._output(null);
@@ -208,7 +213,7 @@ export class CipherCore {
 
   private _stop(fault: Frame): void {
     this.fault = fault;
-    this._waiting.clear();
+    this._waiting.release();
     this._output(fault);
     this._output(null);
   }
