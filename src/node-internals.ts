@@ -66,10 +66,16 @@ export function readIntoBuffer(socket: net.Socket, onread: OnRead): boolean {
   return true;
 }
 
-/** A bound socket's handle (Node's internal TCP wrap), to send to workers with child.send(message, handle). */
+/**
+ * A listening socket's handle (Node's internal TCP wrap), unwatched: what the server's
+ * main process holds, passes on to the workers it forks and is sent back by one of them.
+ */
 export interface ListenHandle {
+  /** listen(2), and libuv's watcher, which joins the event loop's poll at its next turn (0, or a negative errno; a bind's EADDRINUSE comes here). */
+  listen(backlog: number): number;
+  /** The descriptor, for a child's stdio: the child holds a copy from the instant it is forked. */
+  readonly fd: number;
   close(): void;
-  getsockname(out: { port?: number }): number;
 }
 
 interface NetInternals {
@@ -78,14 +84,19 @@ interface NetInternals {
 
 /**
  * lib/net.js's createServerHandle, which the cluster module uses for its shared handles:
- * binds a TCP handle to the address and port but does not listen, so that the process
- * that made it never accepts; a negative errno when the bind fails.
+ * binds a TCP handle to the address and port without listening; a negative errno when the
+ * bind fails. Node has no public listen(2) that a process does not then accept on: the
+ * main process calls the handle's listen(), forks its first workers with the descriptor,
+ * and closes the handle in that same turn of its event loop, before the loop has polled
+ * it once (test/server-listener.test.ts). The port then accepts some 1.5 times a bare
+ * `node -e 0` after the server starts, where a worker's listen took 7 times (medians of
+ * 21, this 2-core machine under load).
  */
 export function createServerHandle(address: string, port: number, family: number): ListenHandle | number {
   return serverHandleMaker()(address, port, family);
 }
 
-/** The same for a socket already bound and listening on descriptor `fd` (systemd socket activation): adopted, not bound. */
+/** The same for a socket already bound and listening on descriptor `fd` (systemd's, or the one a worker inherits): adopted, not bound; unwatched until listened on. */
 export function adoptServerHandle(fd: number): ListenHandle | number {
   return serverHandleMaker()(null, null, null, fd);
 }

@@ -9,7 +9,7 @@ import { SERVER_TLS_OPTIONS, serverTls } from '../tls/options.js';
 import { VERSION } from '../cli/version.js';
 import { activatedSocket } from './activation.js';
 import { runSupervisor } from './supervisor.js';
-import { runWorker } from './worker.js';
+import type * as WorkerModule from './worker.js';
 
 export function serverMain(program: string, direction: Direction): void {
   guard(program);
@@ -70,7 +70,6 @@ export function serverMain(program: string, direction: Direction): void {
     } catch (err) {
       throw new UserError((err as Error).message);
     }
-    const tls = serverTls(values);
     const fd = isWorker ? null : activatedSocket();
     if (!isWorker && fd === null && positionals.length === 0) {
       throw new UserError('PORT is missing (it may be left out only when systemd passes the listening socket)');
@@ -79,10 +78,13 @@ export function serverMain(program: string, direction: Direction): void {
     // The main process checked the command line before it forked this worker.
     nameServerProcess(program, port ?? 'socket', isWorker ? 'worker' : 'main');
     if (isWorker) {
-      const preamble = { proxyProtocol: values['proxy-protocol'] === true, tls };
+      const preamble = { proxyProtocol: values['proxy-protocol'] === true, tls: serverTls(values) };
+      // Loaded by a worker only: its modules (node:tls, the job's) are no time the main process spends before it listens.
+      const { runWorker } = require('./worker.js') as typeof WorkerModule;
       return runWorker({ program, direction, caps, timeouts, verbose: values.verbose === true, preamble });
     }
     const listen = fd !== null ? { fd } : { host, port: port! };
+    // The TLS files are loaded once the port listens (runSupervisor), and again at each reload.
     void runSupervisor({ program, listen, workers, timeouts, recheck: () => void serverTls(values) });
   } catch (err) {
     fail(program, err);

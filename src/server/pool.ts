@@ -1,18 +1,20 @@
-// The main process's pool of workers: forks them with the listening handle, replaces those that die or stop answering the heartbeat, retires a generation.
-import { fork, type ChildProcess } from 'node:child_process';
-import type { ListenHandle } from './listener.js';
+// The main process's pool of workers: forks them with the listening socket, replaces those that die or stop answering the heartbeat, retires a generation.
+import { fork, type ChildProcess, type StdioOptions } from 'node:child_process';
+import type { ListenHandle, MainSocket } from './listener.js';
 import type { Log } from './log.js';
-import type { ToMain, ToWorker } from './messages.js';
+import { WORKER_SOCKET_FD, type ToMain, type ToWorker } from './messages.js';
 import { WORKER_V8_FLAGS } from './worker-flags.js';
 
 export interface PoolOptions {
   size: number;
-  handle: ListenHandle;
+  socket: MainSocket;
   /** A worker that has not answered a heartbeat for this long is killed and replaced. */
   watchdogMs: number;
   log: Log;
-  /** A worker could not listen on the handle (errno name and reason). */
+  /** A worker could not listen on the socket (errno name and reason). */
   cannotListen(code: string, message: string): void;
+  /** Every worker has exited (`last`: how the last did), and none sent this process the copy of the socket later workers would need. */
+  cannotServe(last: string): void;
 }
 
 interface Worker {
@@ -33,6 +35,8 @@ export class WorkerPool {
   private recentStarts: number[] = [];
   private whenEmpty: (() => void) | null = null;
   private generation = 0;
+  /** Starts waiting for a copy of the socket, which the first worker ready brings. */
+  private starved = 0;
   private readonly heartbeat: NodeJS.Timeout;
 
   constructor(private readonly options: PoolOptions) {
@@ -40,9 +44,14 @@ export class WorkerPool {
     this.heartbeat.unref();
   }
 
-  /** Forks a full generation of workers. */
+  /**
+   * Forks the first generation, each worker holding the socket from the instant of its
+   * fork; then, in the same turn, this process gives up a handle it listened on itself
+   * (MainSocket), before its event loop could watch it.
+   */
   start(): void {
-    for (let i = 0; i < this.options.size; i++) this.spawn();
+    this.forkGeneration();
+    this.options.socket.forked();
   }
 
   /**
@@ -52,7 +61,11 @@ export class WorkerPool {
    */
   renew(): void {
     this.generation++;
-    this.start();
+    this.forkGeneration();
+  }
+
+  private forkGeneration(): void {
+    for (let i = 0; i < this.options.size; i++) this.spawn();
   }
 
   /** Every worker stops accepting and finishes its jobs; resolves once all have exited. */
@@ -71,6 +84,11 @@ export class WorkerPool {
 
   private spawn(): void {
     if (this.stopping) return;
+    const socketFd = this.options.socket.fd;
+    if (socketFd === null) {
+      this.starved++;
+      return;
+    }
     // A worker that cannot start would otherwise be replaced in a tight loop.
     const now = Date.now();
     this.recentStarts = this.recentStarts.filter((t) => now - t < 1000);
@@ -79,26 +97,29 @@ export class WorkerPool {
       return;
     }
     this.recentStarts.push(now);
+    const stdio: StdioOptions = ['ignore', 'inherit', 'inherit', 'ipc'];
+    stdio[WORKER_SOCKET_FD] = socketFd;
     const child = fork(process.argv[1], process.argv.slice(2), {
       execArgv: [...process.execArgv, ...WORKER_V8_FLAGS],
       // UV_TCP_SINGLE_ACCEPT: libuv accepts one connection a turn instead of all that are
       // pending, so that a burst spreads over the workers instead of filling the first awake.
       env: { ...process.env, OTP_WORKER: '1', UV_TCP_SINGLE_ACCEPT: '1' },
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      stdio,
     });
     const worker: Worker = { child, ready: false, lastPong: now, retiring: false, hung: false, generation: this.generation };
     this.workers.add(worker);
-    child.on('message', (message: ToMain) => this.heard(worker, message));
+    child.on('message', (message: ToMain, handle?: ListenHandle) => this.heard(worker, message, handle));
     child.on('error', (err) => this.options.log(`worker ${child.pid}: ${err.message}`));
-    child.on('exit', (code, signal) => this.exited(worker, code, signal));
+    // 'close', not 'exit': after the channel has delivered all the worker sent (its copy of the socket).
+    child.on('close', (code, signal) => this.exited(worker, code, signal));
   }
 
-  private heard(worker: Worker, message: ToMain): void {
+  private heard(worker: Worker, message: ToMain, handle: ListenHandle | undefined): void {
     worker.lastPong = Date.now();
     if (message.kind === 'ready') {
       worker.ready = true;
-      // The listening socket itself goes to the worker, which accepts on it directly.
-      if (!worker.retiring) this.send(worker, { kind: 'listen' }, this.options.handle);
+      this.options.socket.offer(handle);
+      for (; this.starved > 0 && this.options.socket.fd !== null; this.starved--) this.spawn();
       this.retireOlderGenerations();
     } else if (message.kind === 'cannot-listen') {
       this.options.cannotListen(message.code, message.message);
@@ -116,6 +137,7 @@ export class WorkerPool {
       worker.hung ? `did not answer for ${this.options.watchdogMs} ms and was killed`
       : signal ? `was killed by ${signal}`
       : `exited with code ${code}`;
+    if (this.options.socket.fd === null && this.workers.size === 0) return this.options.cannotServe(`worker ${pid} ${how}`);
     // A worker of a generation a reload is replacing is not replaced: the new generation
     // already has its full number (a replacement would join it, one too many for good).
     if (worker.generation !== this.generation) return this.options.log(`worker ${pid} ${how}; the reload's new workers take its place`);
@@ -150,9 +172,9 @@ export class WorkerPool {
     }
   }
 
-  private send(worker: Worker, message: ToWorker, handle?: ListenHandle): void {
+  private send(worker: Worker, message: ToWorker): void {
     if (!worker.child.connected) return;
     // An error here is the worker going away: its exit is handled on its own.
-    worker.child.send(message, handle as Parameters<ChildProcess['send']>[1], () => {});
+    worker.child.send(message, undefined, () => {});
   }
 }

@@ -1,9 +1,9 @@
-// A server's main process: binds the listening socket (or adopts systemd's), keeps the pool of workers that accept on it, and takes the signals; it never touches a client connection.
-import { reason } from '../cli/errors.js';
+// A server's main process: listens on the socket (or adopts systemd's) before anything else, keeps the pool of workers that accept on it, and takes the signals; it never touches a client connection.
+import { fail, reason } from '../cli/errors.js';
 import { hostPort } from '../format/host-port.js';
 import type { Timeouts } from '../protocol/timeouts.js';
-import { adoptListener, bindListener, ListenError, type ListenHandle } from './listener.js';
-import { stderrLog } from './log.js';
+import { adoptListener, ListenError, listenOn, MainSocket, type ListenHandle } from './listener.js';
+import { stderrLog, type Log } from './log.js';
 import { WorkerPool } from './pool.js';
 import { handleStopSignals } from './signals.js';
 
@@ -13,31 +13,51 @@ export interface SupervisorConfig {
   listen: { host: string; port: number } | { fd: number };
   workers: number;
   timeouts: Timeouts;
-  /** Loads what new workers will load (the TLS files) and throws a UserError if it cannot: a reload is refused then. */
+  /** Loads what new workers will load (the TLS files) and throws a UserError if it cannot: the server does not start then, a reload is refused. */
   recheck(): void;
 }
 
 export async function runSupervisor(config: SupervisorConfig): Promise<void> {
-  const log = stderrLog(config.program);
   const { listen } = config;
-  const where = 'fd' in listen ? `the socket systemd passed (descriptor ${listen.fd})` : hostPort(listen.host, listen.port);
+  const where = (): string => ('fd' in listen ? `the socket systemd passed (descriptor ${listen.fd})` : hostPort(listen.host, listen.port));
   let pool: WorkerPool | null = null;
   const cannotListen = (code: string, message?: string): never => {
-    log(`error: cannot listen on ${where}: ${reason(Object.assign(new Error(message ?? code), { code }))}`);
+    stderrLog(config.program)(`error: cannot listen on ${where()}: ${reason(Object.assign(new Error(message ?? code), { code }))}`);
     pool?.kill();
     process.exit(1);
   };
 
+  // The port accepts from the listen on: a client that comes before the workers waits in
+  // the kernel's backlog. So it comes first, and nothing that can wait comes before it.
   let handle: ListenHandle;
   try {
-    handle = 'fd' in listen ? adoptListener(listen.fd) : await bindListener(listen.host, listen.port);
+    handle = 'fd' in listen ? adoptListener(listen.fd) : await listenOn(listen.host, listen.port);
   } catch (err) {
     if (err instanceof ListenError) return cannotListen(err.code);
     return cannotListen('', reason(err));
   }
-  pool = new WorkerPool({ size: config.workers, handle, watchdogMs: config.timeouts.watchdogMs, log, cannotListen });
+  // From the listen to the first forks nothing may wait: a handle listened on here is
+  // watched from the event loop's next turn (MainSocket).
+  try {
+    config.recheck();
+  } catch (err) {
+    fail(config.program, err);
+  }
+  const log = stderrLog(config.program);
+  const socket = new MainSocket(handle, !('fd' in listen));
+  pool = new WorkerPool({
+    size: config.workers,
+    socket,
+    watchdogMs: config.timeouts.watchdogMs,
+    log,
+    cannotListen,
+    cannotServe: (last) => {
+      log(`error: every worker exited before one was listening (the last: ${last}); nothing can accept on ${where()} any more`);
+      process.exit(1);
+    },
+  });
   pool.start();
-  handleStopSignals(() => drain(pool!, handle, config.timeouts.shutdownGraceMs), () => pool!.kill(), () => reload(pool!, config, log));
+  handleStopSignals(() => drain(pool!, socket, config.timeouts.shutdownGraceMs), () => pool!.kill(), () => reload(pool!, config, log));
 }
 
 /**
@@ -45,7 +65,7 @@ export async function runSupervisor(config: SupervisorConfig): Promise<void> {
  * loading the TLS files afresh, takes over the listening socket, which never closes; the
  * old workers finish their jobs and exit. Files that would not load refuse the reload.
  */
-function reload(pool: WorkerPool, config: SupervisorConfig, log: (line: string) => void): void {
+function reload(pool: WorkerPool, config: SupervisorConfig, log: Log): void {
   try {
     config.recheck();
   } catch (err) {
@@ -56,9 +76,8 @@ function reload(pool: WorkerPool, config: SupervisorConfig, log: (line: string) 
 }
 
 /** Stops accepting (the workers close their copies of the socket, we ours) and waits for the jobs, for the grace time at most. */
-function drain(pool: WorkerPool, handle: ListenHandle, graceMs: number): Promise<void> {
-  handle.close();
+function drain(pool: WorkerPool, socket: MainSocket, graceMs: number): Promise<void> {
+  socket.close();
   const cut = setTimeout(() => pool.kill(), graceMs);
   return pool.stop().finally(() => clearTimeout(cut));
 }
-

@@ -1,4 +1,5 @@
-// A server's worker process: accepts connections on the listening handle the main process sends it, and serves many at once within its caps.
+// A server's worker process: accepts connections on the listening socket it inherits from the main process, and serves many at once within its caps.
+import type { SendHandle } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import type { Direction } from '../cipher/alphabet.js';
@@ -8,7 +9,8 @@ import { Role } from '../protocol/frames.js';
 import { Connection, type Host } from './connection.js';
 import { effectiveCaps, openFileLimit, pickVictim, type Caps } from './limits.js';
 import { BurstLog, formatPeer, stderrLog, type Log } from './log.js';
-import type { ToMain, ToWorker } from './messages.js';
+import { adoptListener, type ListenHandle } from './listener.js';
+import { WORKER_SOCKET_FD, type ToMain, type ToWorker } from './messages.js';
 import { runPreamble, type PreambleOptions } from './preamble.js';
 import type { ServerTls } from '../tls/options.js';
 
@@ -22,9 +24,14 @@ export interface WorkerConfig {
   preamble: { proxyProtocol: boolean; tls: ServerTls | null };
 }
 
+/** How often a worker checks that its channel to the main process is still open. */
+const ORPHAN_CHECK_MS = 500;
+
 export function runWorker(config: WorkerConfig): void {
-  const send = (message: ToMain): void => {
-    if (process.connected) process.send!(message);
+  const send = (message: ToMain, handle?: ListenHandle): void => {
+    // A raw handle goes as itself (the type knows only sockets and servers). A send that
+    // fails is the main process gone, which the worker learns below.
+    if (process.connected) process.send!(message, handle as unknown as SendHandle, () => {});
   };
   const acceptor = new Acceptor(config, stderrLog(config.program));
   // The main process owns the signals: Ctrl-C and a closed terminal reach the whole
@@ -32,15 +39,26 @@ export function runWorker(config: WorkerConfig): void {
   // when the main process is gone.
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => {});
   process.on('disconnect', () => acceptor.drain(config.timeouts.shutdownGraceMs));
-  process.on('message', (message: ToWorker, handle?: unknown) => {
+  // Node closes the channel without a 'disconnect' when the main process dies before it
+  // acknowledged a handle sent to it (the copy of the socket with 'ready'): an orphan
+  // would listen for ever.
+  setInterval(() => {
+    if (!process.connected) acceptor.drain(config.timeouts.shutdownGraceMs);
+  }, ORPHAN_CHECK_MS).unref();
+  process.on('message', (message: ToWorker) => {
     if (message.kind === 'ping') send({ kind: 'pong' });
     else if (message.kind === 'stop') acceptor.drain(null);
     else if (message.kind === 'retire') acceptor.retire();
-    else if (message.kind === 'listen') {
-      acceptor.listen(handle, (err) => send({ kind: 'cannot-listen', code: err.code ?? 'EINVAL', message: reason(err) }));
-    }
   });
-  send({ kind: 'ready' });
+  const cannotListen = (err: NodeJS.ErrnoException): void => send({ kind: 'cannot-listen', code: err.code ?? 'EINVAL', message: reason(err) });
+  let socket: ListenHandle;
+  try {
+    socket = adoptListener(WORKER_SOCKET_FD);
+  } catch (err) {
+    return cannotListen(err as NodeJS.ErrnoException);
+  }
+  // Ready once listening; the copy it comes with is the main process's when it holds none.
+  acceptor.listen(socket, cannotListen, () => send({ kind: 'ready' }, socket));
 }
 
 /** A worker's connections: admission within the caps, shedding, the one timer sweep, the drain. */
@@ -93,11 +111,11 @@ class Acceptor implements Host {
     setInterval(() => this.sweep(), tick).unref();
   }
 
-  listen(handle: unknown, failed: (err: NodeJS.ErrnoException) => void): void {
-    if (this.server || this.draining || !handle) return;
+  listen(handle: ListenHandle, failed: (err: NodeJS.ErrnoException) => void, listening: () => void): void {
+    if (this.server || this.draining) return;
     const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
     server.on('error', (err: NodeJS.ErrnoException) => (server.listening ? this.acceptFailed(err) : failed(err)));
-    server.listen(handle as Parameters<Server['listen']>[0]);
+    server.listen(handle as Parameters<Server['listen']>[0], listening);
     this.server = server;
   }
 

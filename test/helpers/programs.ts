@@ -1,8 +1,10 @@
 // Runs the built programs for end-to-end tests: free ports, waiting for a port, no process left behind.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
+import { WORKER_SOCKET_FD } from '../../src/server/messages.js';
 
 export const ROOT = join(__dirname, '..', '..');
 export const FIXTURES = join(ROOT, 'test', 'fixtures');
@@ -41,6 +43,47 @@ export async function waitForPort(port: number, timeoutMs = 30_000, host = '127.
     if (ok) return;
     if (Date.now() > deadline) throw new Error(`nothing listens on ${host}:${port}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+function links(pid: number): string[] {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).map((fd) => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`);
+      } catch {
+        return ''; // closed meanwhile
+      }
+    });
+  } catch {
+    return []; // gone
+  }
+}
+
+/**
+ * Resolves once a worker of the server `pid` listens: its main process holds the socket
+ * the workers inherit only once one of them has reported ready and sent a copy back.
+ */
+export async function waitForWorker(pid: number, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let workers: number[] = [];
+    try {
+      workers = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+    } catch {
+      // none yet (pgrep exits 1)
+    }
+    const main = new Set(links(pid));
+    const inherited = workers.map((w) => {
+      try {
+        return readlinkSync(`/proc/${w}/fd/${WORKER_SOCKET_FD}`);
+      } catch {
+        return null;
+      }
+    });
+    if (inherited.some((link) => link !== null && main.has(link))) return;
+    if (Date.now() > deadline) throw new Error(`no worker of server ${pid} listens after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
 
@@ -90,9 +133,10 @@ export async function startServer(
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const exited = once(child, 'exit');
   void exited.then(() => started.delete(child));
-  // The port accepts once a worker is up: a forked Node process, which a loaded machine starts slowly.
+  // The port accepts as soon as the main process listens; the server serves once a worker
+  // is up, a forked Node process, which a loaded machine starts slowly.
   await Promise.race([
-    waitForPort(port, 30_000, host),
+    waitForPort(port, 30_000, host).then(() => waitForWorker(child.pid!, 30_000)),
     exited.then(([code]) => {
       throw new Error(`${name} exited with ${code} before listening: ${stderr}`);
     }),
