@@ -93,7 +93,8 @@ export class WorkerPool {
     const now = Date.now();
     this.recentStarts = this.recentStarts.filter((t) => now - t < 1000);
     if (this.recentStarts.length >= this.options.size * 2) {
-      setTimeout(() => this.spawn(), 1000).unref();
+      // Not unref'd: with no worker alive it is all that keeps this process from ending.
+      setTimeout(() => this.spawn(), 1000);
       return;
     }
     this.recentStarts.push(now);

@@ -1,7 +1,7 @@
 // Runs the built programs for end-to-end tests: free ports, waiting for a port, no process left behind.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, renameSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { WORKER_SOCKET_FD } from '../../src/server/messages.js';
@@ -11,6 +11,22 @@ export const FIXTURES = join(ROOT, 'test', 'fixtures');
 
 export function bin(name: string): string {
   return join(ROOT, name);
+}
+
+/**
+ * Writes the built program `name` to `path` (a new file moved into place, as ./compileall
+ * replaces it), with JavaScript run before it (`before`, after its "use strict") or after it.
+ * In a worker OTP_WORKER is 1: `process.env.OTP_WORKER === '1' && process.exit(3)` makes
+ * a program whose workers cannot start.
+ */
+export function writeProgram(path: string, name: string, code: { before?: string; after?: string }): void {
+  const strict = '"use strict";';
+  const built = readFileSync(bin(name), 'utf8');
+  if (!built.includes(strict)) throw new Error(`${name} has no "use strict" to put code after`);
+  const at = built.indexOf(strict) + strict.length;
+  const next = `${path}.next`;
+  writeFileSync(next, `${built.slice(0, at)}${code.before ?? ''};${built.slice(at)}\n;${code.after ?? ''}\n`, { mode: 0o755 });
+  renameSync(next, path);
 }
 
 const started = new Set<ChildProcess>();
@@ -119,11 +135,18 @@ export async function startServer(
   name: string,
   args: string[] = [],
   env: NodeJS.ProcessEnv = {},
-  at: { host?: string; port?: number; /** a command the server runs under, e.g. prlimit */ under?: string[] } = {},
+  at: {
+    host?: string;
+    port?: number;
+    /** a command the server runs under, e.g. prlimit */
+    under?: string[];
+    /** the executable, when not the built one (a copy to replace, as a reload test does) */
+    program?: string;
+  } = {},
 ): Promise<Server> {
   const port = at.port ?? (await freePort());
   const host = at.host ?? '127.0.0.1';
-  const [command, ...rest] = [...(at.under ?? []), bin(name), String(port), ...(at.host ? ['--host', at.host] : []), ...args];
+  const [command, ...rest] = [...(at.under ?? []), at.program ?? bin(name), String(port), ...(at.host ? ['--host', at.host] : []), ...args];
   const child = spawn(command, rest, {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, ...env },
