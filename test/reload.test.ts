@@ -6,8 +6,9 @@ import { copyFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { FrameType } from '../src/protocol/frames.js';
-import { bin, freePort, startServer, waitForPort } from './helpers/programs.js';
-import { childrenOf, frame, hello, model, randomSymbols, rawRoundTrip, RawConnection, resultText, tempDir, waitUntil } from './helpers/wire.js';
+import { makeCerts } from './helpers/certs.js';
+import { bin, FIXTURES, freePort, run, startServer, waitForPort } from './helpers/programs.js';
+import { childrenOf, frame, hello, model, randomSymbols, rawRoundTrip, RawConnection, resultText, tempDir, waitForSettledPool, waitUntil } from './helpers/wire.js';
 
 t.test('SIGHUP: a new generation of workers from the program on disk; nothing is lost', async (t) => {
   const dir = tempDir(t);
@@ -116,4 +117,27 @@ t.test('an old worker that dies during a reload is not replaced: the new generat
   t.match(stderr(), /was killed by SIGKILL; the reload's new workers take its place/, 'and the log says why there is no replacement');
   await rawRoundTrip(server.port, 16);
   t.pass('and the server serves');
+});
+
+t.test('a reload the new files refuse (a certificate replaced by garbage) starts no generation: the same workers serve on', async (t) => {
+  const dir = tempDir(t);
+  const certs = makeCerts(dir);
+  const cert = join(dir, 'live.crt');
+  copyFileSync(certs.serverCert, cert);
+  const server = await startServer('enc_server', ['--workers', '2', '--tls-cert', cert, '--tls-key', certs.serverKey]);
+  t.teardown(() => server.stop('SIGKILL'));
+  const pid = server.child.pid!;
+  await waitForSettledPool(pid, 2);
+  const workers = childrenOf(pid).sort();
+  writeFileSync(cert, 'garbage\n');
+  process.kill(pid, 'SIGHUP');
+  await waitUntil(() => /reload refused/.test(server.stderr()), 10_000, 'the refusal in the log');
+  t.match(server.stderr(), /^enc_server: reload refused, the workers keep running: certificate '.*live\.crt' is not a certificate in PEM form$/m, 'the log says it was refused, and why');
+  // A new generation would have been forked in the turn that logged.
+  t.same(childrenOf(pid).sort(), workers, 'no worker was forked');
+  const plaintext = join(FIXTURES, 'plaintext1');
+  const job = await run('enc_client', [plaintext, plaintext, String(server.port), '--tls-ca', certs.ca]);
+  t.equal(job.code, 0, 'a TLS client is served, with the certificate the workers loaded at their start', { stderr: job.stderr });
+  t.same(childrenOf(pid).sort(), workers, 'by the same two workers');
+  t.notMatch(server.stderr(), /reloading:/, 'and no reload began');
 });

@@ -102,10 +102,12 @@ t.test('SIGHUP to the whole process group (a closed terminal) breaks no job in f
 });
 
 t.test('a second SIGTERM kills at once, by SIGTERM, cutting the job in flight', async (t) => {
-  const server = await startServer('enc_server', ['--workers', '1'], { OTP_SHUTDOWN_GRACE_MS: '60000' });
+  // Neither the grace time nor the idle timeout could end the job in the seconds this allows.
+  const server = await startServer('enc_server', ['--workers', '1'], { OTP_SHUTDOWN_GRACE_MS: '60000', OTP_IDLE_TIMEOUT_MS: '120000' });
   t.teardown(() => server.stop('SIGKILL'));
   const job = await jobInFlight(server.port);
   t.teardown(() => job.conn.destroy());
+  const workers = childrenOf(server.child.pid!);
   const exit = once(server.child, 'exit');
   server.child.kill('SIGTERM');
   await new Promise((r) => setTimeout(r, 300));
@@ -113,8 +115,12 @@ t.test('a second SIGTERM kills at once, by SIGTERM, cutting the job in flight', 
   server.child.kill('SIGTERM');
   const [code, how] = await exit;
   t.same([code, how], [null, 'SIGTERM'], 'the second one: dead by SIGTERM');
-  await Promise.race([job.conn.ended, job.conn.closed]);
-  t.pass("the job's connection is closed, not left hanging");
+  let cut = false;
+  void Promise.race([job.conn.ended, job.conn.closed]).then(() => (cut = true));
+  await waitUntil(() => cut, 5_000, "the job's connection to close");
+  t.pass("the job's connection is closed at once, not left hanging");
+  await waitUntil(() => workers.every((w) => processState(w) === null), 5_000, 'the worker to be gone');
+  t.pass('and its worker is gone');
 });
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
