@@ -30,7 +30,7 @@ const cases: { what: string; args: string[]; env?: NodeJS.ProcessEnv; says: RegE
   // Every bad form in one variable (the unit test has them all for each), and each variable once.
   ...[
     ...['0', '2147483648', '1e3', '0x10', ' 5', '-1', '', '5.5', '05'].map((value) => ['OTP_IDLE_TIMEOUT_MS', value]),
-    ...['OTP_HANDSHAKE_TIMEOUT_MS', 'OTP_SHUTDOWN_GRACE_MS', 'OTP_WATCHDOG_MS'].map((name) => [name, '0']),
+    ...['OTP_HANDSHAKE_TIMEOUT_MS', 'OTP_SHUTDOWN_GRACE_MS', 'OTP_WATCHDOG_MS', 'OTP_START_TIMEOUT_MS'].map((name) => [name, '0']),
   ].map(([name, value]) => ({
     what: `${name}='${value}'`,
     args: ['4000'],

@@ -13,9 +13,11 @@ export interface Timeouts {
   shutdownGraceMs: number;
   /** A worker that has not answered the main process's heartbeat for this long is killed and replaced. */
   watchdogMs: number;
+  /** A worker that has not reported ready (listening) this long after it was forked is killed and replaced. */
+  startMs: number;
 }
 
-export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = { handshakeMs: 5_000, idleMs: 30_000, shutdownGraceMs: 10_000, watchdogMs: 5_000 };
+export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = { handshakeMs: 5_000, idleMs: 30_000, shutdownGraceMs: 10_000, watchdogMs: 5_000, startMs: 10_000 };
 
 /** The environment variable that overrides each timeout. */
 export const TIMEOUT_VARIABLES: Readonly<Record<keyof Timeouts, string>> = {
@@ -23,6 +25,7 @@ export const TIMEOUT_VARIABLES: Readonly<Record<keyof Timeouts, string>> = {
   idleMs: 'OTP_IDLE_TIMEOUT_MS',
   shutdownGraceMs: 'OTP_SHUTDOWN_GRACE_MS',
   watchdogMs: 'OTP_WATCHDOG_MS',
+  startMs: 'OTP_START_TIMEOUT_MS',
 };
 
 /** The longest delay a Node timer takes (2^31 - 1 ms); one more would fire at once. */

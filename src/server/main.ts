@@ -27,7 +27,8 @@ export function serverMain(program: string, direction: Direction): void {
         `Worker processes accept the connections and serve many at once each; a full server\n` +
         `sheds the connections making the least progress, or answers BUSY.\n` +
         `Environment, in milliseconds (1 to 2147483647): OTP_HANDSHAKE_TIMEOUT_MS (default\n` +
-        `5000), OTP_IDLE_TIMEOUT_MS (30000), OTP_SHUTDOWN_GRACE_MS (10000), OTP_WATCHDOG_MS (5000).\n` +
+        `5000), OTP_IDLE_TIMEOUT_MS (30000), OTP_SHUTDOWN_GRACE_MS (10000), OTP_WATCHDOG_MS\n` +
+        `(5000), OTP_START_TIMEOUT_MS (10000).\n` +
         `Exit status: stopped by SIGTERM or SIGINT, it dies by that signal (143, 130);\n` +
         `1 bad usage or cannot listen.`,
       positionals: ['PORT'],

@@ -49,15 +49,17 @@ export async function runSupervisor(config: SupervisorConfig): Promise<void> {
     size: config.workers,
     socket,
     watchdogMs: config.timeouts.watchdogMs,
+    startMs: config.timeouts.startMs,
     log,
     cannotListen,
     cannotServe: (last) => {
       log(`error: every worker exited before one was listening (the last: ${last}); nothing can accept on ${where()} any more`);
       process.exit(1);
     },
+    mayReload: () => mayReload(config, log),
   });
   pool.start();
-  handleStopSignals(() => drain(pool!, socket, config.timeouts.shutdownGraceMs), () => pool!.kill(), () => reload(pool!, config, log));
+  handleStopSignals(() => drain(pool!, socket, config.timeouts.shutdownGraceMs), () => pool!.kill(), () => pool!.reload());
 }
 
 /**
@@ -65,14 +67,15 @@ export async function runSupervisor(config: SupervisorConfig): Promise<void> {
  * loading the TLS files afresh, takes over the listening socket, which never closes; the
  * old workers finish their jobs and exit. Files that would not load refuse the reload.
  */
-function reload(pool: WorkerPool, config: SupervisorConfig, log: Log): void {
+function mayReload(config: SupervisorConfig, log: Log): boolean {
   try {
     config.recheck();
   } catch (err) {
-    return log(`reload refused, the workers keep running: ${(err as Error).message}`);
+    log(`reload refused, the workers keep running: ${(err as Error).message}`);
+    return false;
   }
   log(`reloading: ${config.workers} new workers from ${process.argv[1]}; the old ones finish their jobs and exit`);
-  pool.renew();
+  return true;
 }
 
 /** Stops accepting (the workers close their copies of the socket, we ours) and waits for the jobs, for the grace time at most. */

@@ -25,7 +25,8 @@ export function writeProgram(path: string, name: string, code: { before?: string
   if (!built.includes(strict)) throw new Error(`${name} has no "use strict" to put code after`);
   const at = built.indexOf(strict) + strict.length;
   const next = `${path}.next`;
-  writeFileSync(next, `${built.slice(0, at)}${code.before ?? ''};${built.slice(at)}\n;${code.after ?? ''}\n`, { mode: 0o755 });
+  // Lines of their own: an error's report quotes its line, and the bundle's is one long line.
+  writeFileSync(next, `${built.slice(0, at)}\n${code.before ?? ''};\n${built.slice(at)}\n;${code.after ?? ''}\n`, { mode: 0o755 });
   renameSync(next, path);
 }
 
