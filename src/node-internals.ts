@@ -88,9 +88,9 @@ interface NetInternals {
  * bind fails. Node has no public listen(2) that a process does not then accept on: the
  * main process calls the handle's listen(), forks its first workers with the descriptor,
  * and closes the handle in that same turn of its event loop, before the loop has polled
- * it once (test/server-listener.test.ts). The port then accepts some 1.5 times a bare
- * `node -e 0` after the server starts, where a worker's listen took 7 times (medians of
- * 21, this 2-core machine under load).
+ * it once (test/server-listener.test.ts). The port then accepts some 1.3-1.4 times a bare
+ * `node -e 0` after the server starts, where a worker's listen took 6-7 times
+ * (bench/first-accept.ts, docs/PERFORMANCE.md).
  */
 export function createServerHandle(address: string, port: number, family: number): ListenHandle | number {
   return serverHandleMaker()(address, port, family);
