@@ -7,7 +7,7 @@ import { LINGER_MS } from '../protocol/timeouts.js';
 import { encodeFrame } from '../streams/frame-encoder.js';
 import { clientCertificateProblem } from './client-certificate.js';
 import { formatPeer } from './log.js';
-import { parseProxyHeader, type ProxyHeader } from './proxy-header.js';
+import { parseProxyHeader } from './proxy-header.js';
 
 export interface PreambleOptions {
   /** Every connection must begin with a PROXY protocol header (version 1 or 2). */
@@ -30,56 +30,75 @@ export interface Opened {
 const TLS_HANDSHAKE = 22;
 
 /**
- * Runs the preamble of a freshly accepted `socket`, then calls `done` with the connection
- * to serve, or with null when it was refused (logged, answered and closed here). Without
- * a PROXY header or TLS to wait for, `done` is called at once. Returns a function that
- * abandons the preamble and closes the connection (for a server shutting down).
+ * Where a preamble stands. proxy-header: gathering the PROXY header; tls-first-byte: waiting
+ * for the first byte after it (or the first byte at all), which must begin a TLS handshake;
+ * tls-handshake: node:tls at work on the socket; over: handed over, refused or dropped.
  */
-export function runPreamble(socket: Socket, peer: string, options: PreambleOptions, done: (opened: Opened | null) => void): () => void {
-  if (!options.proxyProtocol && !options.tls) {
-    done({ socket, peer });
-    return () => {};
+type State = 'proxy-header' | 'tls-first-byte' | 'tls-handshake' | 'over';
+
+/**
+ * The preamble of a freshly accepted socket, for a server with a PROXY header or TLS (or
+ * both) to wait for. `done` is called once, never from the constructor: with the
+ * connection to serve, or with null when it was refused (logged, answered and closed here).
+ */
+export class Preamble {
+  private state: State;
+  /** Bytes read while the PROXY header, or the first byte after it, is awaited. */
+  private bytes: Buffer = Buffer.alloc(0);
+  /** The socket an answer goes out on: the accepted one, or the TLS socket over it. */
+  private current: Socket;
+  private readonly timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly socket: Socket,
+    private peer: string,
+    private readonly options: PreambleOptions,
+    private readonly done: (opened: Opened | null) => void,
+  ) {
+    this.current = socket;
+    this.state = options.proxyProtocol ? 'proxy-header' : 'tls-first-byte';
+    this.timer = setTimeout(() => this.timedOut(), options.deadlineMs);
+    socket.on('data', this.onData);
+    socket.resume();
   }
-  let over = false;
-  let current: Socket = socket;
-  const finish = (opened: Opened | null): void => {
-    if (over) return;
-    over = true;
-    clearTimeout(timer);
-    socket.off('data', onData);
-    done(opened);
-  };
-  /** Refuses in plain bytes, as nothing was agreed yet: one ERROR frame, then the linger. */
-  const refuse = (code: ErrorCode, message: string, logLine: string | null): void => {
-    if (logLine !== null) options.log(`${peer}: ${logLine}`);
-    finish(null);
-    current.on('error', () => {});
-    current.end(encodeFrame(errorFrame(code, message)));
-    current.resume();
-    setTimeout(() => current.destroy(), LINGER_MS).unref();
-  };
-  const drop = (logLine: string | null): void => {
-    if (logLine !== null) options.log(`${peer}: ${logLine}`);
-    finish(null);
-    current.destroy();
-  };
-  const timer = setTimeout(() => {
-    if (stage === 'proxy') refuse(ErrorCode.TIMEOUT, `no PROXY protocol header within ${options.deadlineMs} ms`, `refused: no PROXY protocol header within ${options.deadlineMs} ms`);
-    else drop(`dropped: no TLS handshake within ${options.deadlineMs} ms`);
-  }, options.deadlineMs);
 
-  let stage: 'proxy' | 'tls-first-byte' | 'tls' = options.proxyProtocol ? 'proxy' : 'tls-first-byte';
-  let bytes: Buffer = Buffer.alloc(0);
+  /** Closes the connection unanswered (a server shutting down). */
+  abandon(): void {
+    if (this.state !== 'over') this.drop(null);
+  }
 
-  const startTls = (tls: NonNullable<PreambleOptions['tls']>, rest: Buffer): void => {
-    if (rest[0] !== TLS_HANDSHAKE) {
-      return refuse(ErrorCode.TLS_REQUIRED, 'this server requires TLS', 'refused: a plain connection to a TLS server');
+  private readonly onData = (chunk: Buffer): void => {
+    this.bytes = this.bytes.length === 0 ? chunk : Buffer.concat([this.bytes, chunk]);
+    if (this.state === 'proxy-header') {
+      const header = parseProxyHeader(this.bytes);
+      if (!header) return;
+      if (header.kind === 'invalid') return this.refuse(ErrorCode.PROTOCOL, header.reason, `refused: ${header.reason}`);
+      // The balancer's health check, every few seconds: never logged, even with --verbose.
+      if (header.kind === 'local') return this.drop(null);
+      if (header.source) this.peer = formatPeer(header.source.address, header.source.port)!;
+      this.bytes = header.rest;
+      if (!this.options.tls) {
+        // Unshifted with no 'data' listener, the bytes wait in the socket for the caller's.
+        this.socket.off('data', this.onData);
+        if (this.bytes.length > 0) this.socket.unshift(this.bytes);
+        return this.finish({ socket: this.socket, peer: this.peer });
+      }
+      this.state = 'tls-first-byte';
     }
-    stage = 'tls';
-    socket.off('data', onData);
+    if (this.state === 'tls-first-byte' && this.bytes.length > 0) this.startTls(this.options.tls!);
+  };
+
+  private startTls(tls: NonNullable<PreambleOptions['tls']>): void {
+    const { socket } = this;
+    if (this.bytes[0] !== TLS_HANDSHAKE) {
+      return this.refuse(ErrorCode.TLS_REQUIRED, 'this server requires TLS', 'refused: a plain connection to a TLS server');
+    }
+    this.state = 'tls-handshake';
+    socket.off('data', this.onData);
     socket.pause();
     // TLSSocket takes bytes already read from a socket it wraps before it reads the rest.
-    socket.unshift(rest);
+    socket.unshift(this.bytes);
+    this.bytes = Buffer.alloc(0);
     const secure = new TLSSocket(socket, {
       isServer: true,
       secureContext: tls.context,
@@ -87,42 +106,46 @@ export function runPreamble(socket: Socket, peer: string, options: PreambleOptio
       // Judged below instead, so that the client is told why in a frame it can read.
       rejectUnauthorized: false,
     });
-    current = secure;
+    this.current = secure;
     secure.once('error', (err: NodeJS.ErrnoException & { reason?: string }) => {
-      if (!over) drop(`dropped: TLS handshake failed: ${err.reason ?? err.code ?? err.message}`);
+      if (this.state !== 'over') this.drop(`dropped: TLS handshake failed: ${err.reason ?? err.code ?? err.message}`);
     });
     secure.once('secure', () => {
-      if (over) return;
+      if (this.state === 'over') return;
       const problem = tls.clientCas && clientCertificateProblem(secure.getPeerX509Certificate(), tls.clientCas);
-      if (problem) return refuse(ErrorCode.CERT_REFUSED, problem, `refused: ${problem}`);
-      finish({ socket: secure, peer });
+      if (problem) return this.refuse(ErrorCode.CERT_REFUSED, problem, `refused: ${problem}`);
+      this.finish({ socket: secure, peer: this.peer });
     });
-  };
+  }
 
-  const onData = (chunk: Buffer): void => {
-    bytes = bytes.length === 0 ? chunk : Buffer.concat([bytes, chunk]);
-    if (stage === 'proxy') {
-      const header: ProxyHeader | undefined = parseProxyHeader(bytes);
-      if (!header) return;
-      if (header.kind === 'invalid') return refuse(ErrorCode.PROTOCOL, header.reason, `refused: ${header.reason}`);
-      // The balancer's health check, every few seconds: never logged, even with --verbose.
-      if (header.kind === 'local') return drop(null);
-      if (header.source) peer = formatPeer(header.source.address, header.source.port)!;
-      bytes = header.rest;
-      if (!options.tls) {
-        // Unshifted with no 'data' listener, the bytes wait in the socket for the caller's.
-        socket.off('data', onData);
-        if (bytes.length > 0) socket.unshift(bytes);
-        return finish({ socket, peer });
-      }
-      stage = 'tls-first-byte';
-    }
-    if (stage === 'tls-first-byte' && bytes.length > 0) startTls(options.tls!, bytes);
-  };
-  socket.on('data', onData);
-  socket.resume();
-  return () => {
-    if (!over) drop(null);
-  };
+  private timedOut(): void {
+    const ms = this.options.deadlineMs;
+    if (this.state === 'proxy-header') this.refuse(ErrorCode.TIMEOUT, `no PROXY protocol header within ${ms} ms`, `refused: no PROXY protocol header within ${ms} ms`);
+    else this.drop(`dropped: no TLS handshake within ${ms} ms`);
+  }
+
+  private finish(opened: Opened | null): void {
+    if (this.state === 'over') return;
+    this.state = 'over';
+    if (this.timer) clearTimeout(this.timer);
+    this.socket.off('data', this.onData);
+    this.done(opened);
+  }
+
+  /** Refuses in plain bytes, or inside TLS once it is agreed: one ERROR frame, then the linger. */
+  private refuse(code: ErrorCode, message: string, logLine: string | null): void {
+    if (logLine !== null) this.options.log(`${this.peer}: ${logLine}`);
+    const { current } = this;
+    this.finish(null);
+    current.on('error', () => {});
+    current.end(encodeFrame(errorFrame(code, message)));
+    current.resume();
+    setTimeout(() => current.destroy(), LINGER_MS).unref();
+  }
+
+  private drop(logLine: string | null): void {
+    if (logLine !== null) this.options.log(`${this.peer}: ${logLine}`);
+    this.finish(null);
+    this.current.destroy();
+  }
 }
-

@@ -11,7 +11,7 @@ import { effectiveCaps, openFileLimit, pickVictim, type Caps } from './limits.js
 import { BurstLog, formatPeer, stderrLog, type Log } from './log.js';
 import { adoptListener, type ListenHandle } from './listener.js';
 import { WORKER_SOCKET_FD, type ToMain, type ToWorker } from './messages.js';
-import { runPreamble, type PreambleOptions } from './preamble.js';
+import { Preamble, type PreambleOptions } from './preamble.js';
 import type { ServerTls } from '../tls/options.js';
 
 export interface WorkerConfig {
@@ -74,8 +74,8 @@ class Acceptor implements Host {
   private readonly caps: Caps;
   private readonly held = new Set<Connection>();
   private jobs = 0;
-  /** Connections still in their preamble (PROXY header, TLS handshake), each with what abandons it. */
-  private readonly opening = new Set<() => void>();
+  /** Connections still in their preamble (PROXY header, TLS handshake). */
+  private readonly opening = new Set<Preamble>();
   /** null when connections have no preamble. */
   private readonly preamble: PreambleOptions | null;
   private server: Server | null = null;
@@ -163,7 +163,7 @@ class Acceptor implements Host {
     this.draining = true;
     this.server?.close();
     const now = Date.now();
-    for (const abandon of [...this.opening]) abandon();
+    for (const preamble of [...this.opening]) preamble.abandon();
     for (const connection of this.held) connection.drain(now);
     if (this.held.size === 0) process.exit(0);
     // Told by the main process, it will kill us after its grace time; orphaned, we keep our own.
@@ -185,13 +185,13 @@ class Acceptor implements Host {
       }
       this.shed(victim, true);
     }
-    const abandon = runPreamble(socket, peer, this.preamble, (opened) => {
-      this.opening.delete(abandon);
+    const preamble = new Preamble(socket, peer, this.preamble, (opened) => {
+      this.opening.delete(preamble);
       if (!opened) return this.exitIfDone();
       // The handshake deadline runs from the accept: the preamble spent part of it.
       this.admit(opened.socket, opened.peer, now);
     });
-    this.opening.add(abandon);
+    this.opening.add(preamble);
   }
 
   /** A connection ready for its HELLO joins the held ones, within the cap. */
