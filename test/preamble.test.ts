@@ -21,18 +21,22 @@ interface Harness {
 
 /**
  * A server that runs the preamble on each connection, then answers `PEER|` followed by
- * the first 64 bytes the connection sent after its preamble, and closes.
+ * the first 64 bytes the connection sent after its preamble, and closes. Its sweep, as a
+ * worker's, runs the preambles' deadlines.
  */
 async function harness(t: Test, options: Partial<PreambleOptions>): Promise<Harness> {
   const log: string[] = [];
   const peers: string[] = [];
   const sockets = new Set<Socket>();
+  const preambles = new Set<Preamble>();
+  const sweep = setInterval(() => preambles.forEach((p) => p.sweep(Date.now())), 10);
   const server = createServer({ allowHalfOpen: true }, (socket) => {
     sockets.add(socket);
     socket.on('error', () => {});
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
     const full: PreambleOptions = { proxyProtocol: false, tls: null, deadlineMs: 1000, log: (line) => log.push(line), ...options };
-    new Preamble(socket, peer, full, (opened) => {
+    const preamble = new Preamble(socket, peer, full, (opened) => {
+      preambles.delete(preamble);
       if (!opened) return;
       peers.push(opened.peer);
       const got: Buffer[] = [];
@@ -40,10 +44,12 @@ async function harness(t: Test, options: Partial<PreambleOptions>): Promise<Harn
       opened.socket.on('end', () => opened.socket.end(Buffer.concat([Buffer.from(`${opened.peer}|`), ...got]).subarray(0, 200)));
       opened.socket.on('error', () => {});
     });
+    preambles.add(preamble);
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   t.teardown(() => {
+    clearInterval(sweep);
     server.close();
     for (const socket of sockets) socket.destroy();
   });

@@ -58,7 +58,9 @@ export class Connection implements Standing {
     private readonly host: Host,
     now = Date.now(),
   ) {
-    this.since = this.lastProgressAt = now;
+    this.since = now;
+    // After a preamble (`now` being its accept), the handshake that just finished is progress.
+    this.lastProgressAt = Date.now();
     this.deadline = now + host.timeouts.handshakeMs;
     this.deadlineReason = `no HELLO within ${host.timeouts.handshakeMs} ms`;
     socket.on('error', () => {}); // every failure is seen, and logged, where it ends the handshake or the job

@@ -72,14 +72,14 @@ class Acceptor implements Host {
   private retiring = false;
 
   private readonly caps: Caps;
-  private readonly held = new Set<Connection>();
+  /** Every connection this worker holds, those still in their preamble (PROXY header, TLS handshake) included. */
+  private readonly held = new Set<Connection | Preamble>();
   private jobs = 0;
-  /** Connections still in their preamble (PROXY header, TLS handshake). */
-  private readonly opening = new Set<Preamble>();
   /** null when connections have no preamble. */
   private readonly preamble: PreambleOptions | null;
   private server: Server | null = null;
   private readonly refusedBusy: BurstLog;
+  private readonly droppedBusy: BurstLog;
   private readonly shedLog: BurstLog;
   private readonly acceptFailures: BurstLog;
 
@@ -103,7 +103,9 @@ class Acceptor implements Host {
           }
         : null;
     const pid = process.pid;
-    this.refusedBusy = new BurstLog(log, (n, ms) => `worker ${pid}: server busy: ${n} connection(s) answered BUSY in ${ms} ms (caps: ${this.caps.jobs} jobs, ${this.caps.connections} connections)`);
+    const caps = `caps: ${this.caps.jobs} jobs, ${this.caps.connections} connections`;
+    this.refusedBusy = new BurstLog(log, (n, ms) => `worker ${pid}: server busy: ${n} connection(s) answered BUSY in ${ms} ms (${caps})`);
+    this.droppedBusy = new BurstLog(log, (n, ms) => `worker ${pid}: server busy: ${n} connection(s) dropped in ${ms} ms, unanswered: a TLS client cannot read BUSY before its handshake (${caps})`);
     this.shedLog = new BurstLog(log, (n, ms) => `worker ${pid}: shed ${n} connection(s) making the least progress in ${ms} ms, to make room`);
     this.acceptFailures = new BurstLog(log, (n, ms) => `worker ${pid}: out of file descriptors: ${n} connection(s) could not be accepted in ${ms} ms; idle connections shed`);
     // One timer for every connection's deadlines, fine enough for the shortest timeout.
@@ -146,7 +148,7 @@ class Acceptor implements Host {
   private exitIfDone(): void {
     // On the next turn: the connection that was last is forgotten from its 'close', whose
     // other listeners (its job's end, and the job's log line) have not run yet.
-    if ((this.draining || this.retiring) && this.held.size === 0 && this.opening.size === 0) setImmediate(() => process.exit(0));
+    if ((this.draining || this.retiring) && this.held.size === 0) setImmediate(() => process.exit(0));
   }
 
   /** Reload: another generation accepts from now on; the connections accepted here are served to their end. */
@@ -163,8 +165,8 @@ class Acceptor implements Host {
     this.draining = true;
     this.server?.close();
     const now = Date.now();
-    for (const preamble of [...this.opening]) preamble.abandon();
-    for (const connection of this.held) connection.drain(now);
+    // A preamble is closed at once; its close forgets it, and the last one's exits.
+    for (const connection of [...this.held]) connection.drain(now);
     if (this.held.size === 0) process.exit(0);
     // Told by the main process, it will kill us after its grace time; orphaned, we keep our own.
     if (graceMs !== null) setTimeout(() => process.exit(0), graceMs);
@@ -175,26 +177,30 @@ class Acceptor implements Host {
     if (!peer || this.draining) return void socket.destroy(); // gone before it was accepted: nothing to answer
     const now = Date.now();
     if (!this.preamble) return this.admit(socket, peer, now);
-    // A connection in its preamble counts against the cap; it cannot be answered BUSY in
-    // a form it would read yet (TLS), so when nothing can be shed it is closed.
-    if (this.held.size + this.opening.size >= this.caps.connections) {
+    const preamble = new Preamble(
+      socket,
+      peer,
+      this.preamble,
+      (opened) => {
+        this.held.delete(preamble);
+        if (!opened) return this.exitIfDone();
+        // The handshake deadline runs from the accept: the preamble spent part of it.
+        this.admit(opened.socket, opened.peer, now);
+      },
+      now,
+    );
+    // A connection in its preamble counts against the cap and may be shed as any other
+    // with no job yet; chosen before the newcomer joins, which is never the one shed.
+    if (this.held.size >= this.caps.connections) {
       const victim = pickVictim(this.held, now, false);
-      if (!victim) {
-        this.noteBusy();
-        return void socket.destroy();
-      }
-      this.shed(victim, true);
+      if (victim) this.shed(victim, true);
+      else if (preamble.busy(now)) this.noteBusy();
+      else this.droppedBusy.add();
     }
-    const preamble = new Preamble(socket, peer, this.preamble, (opened) => {
-      this.opening.delete(preamble);
-      if (!opened) return this.exitIfDone();
-      // The handshake deadline runs from the accept: the preamble spent part of it.
-      this.admit(opened.socket, opened.peer, now);
-    });
-    this.opening.add(preamble);
+    this.held.add(preamble);
   }
 
-  /** A connection ready for its HELLO joins the held ones, within the cap. */
+  /** A connection ready for its HELLO joins the held ones, within the cap (its preamble, if any, held its place). */
   private admit(socket: Socket, peer: string, now: number): void {
     const connection = new Connection(socket, peer, this, now);
     if (this.held.size >= this.caps.connections) {
@@ -211,7 +217,7 @@ class Acceptor implements Host {
   }
 
   /** `forConnection`: the room is a descriptor, which the victim gives up at once (its frame is out) instead of lingering. */
-  private shed(victim: Connection, forConnection: boolean): void {
+  private shed(victim: Connection | Preamble, forConnection: boolean): void {
     this.shedLog.add();
     if (forConnection || victim.stage === 'answered') this.held.delete(victim);
     victim.shed(forConnection);
