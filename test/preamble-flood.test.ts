@@ -10,7 +10,7 @@ import t, { type Test } from 'tap';
 import { ErrorCode, FrameType } from '../src/protocol/frames.js';
 import { makeCerts, type Certs } from './helpers/certs.js';
 import { startServer } from './helpers/programs.js';
-import { errorCode, exchange, frame, hello, job, model, randomSymbols, RawConnection, resultText, runWithin, tempDir, waitUntil } from './helpers/wire.js';
+import { errorCode, exchange, frame, hello, job, linesFor, model, randomSymbols, RawConnection, resultText, runWithin, tempDir, waitUntil } from './helpers/wire.js';
 
 t.jobs = 1;
 
@@ -38,12 +38,13 @@ async function clientHelloShort(): Promise<Buffer> {
 
 /**
  * `count` connections that send `opening` and then nothing, each opened again `reopenMs`
- * after the server closes it, until the test ends. At a full server's scale (256
- * connections a worker, 1500 attackers reopened at once) a real client has some 350 ms
- * before as many newcomers have come after it; here the cap is 8 and the reopening slow
- * enough to leave it as long: 16 newcomers a second.
+ * after the server closes it, until the test ends. A real client in its preamble is shed
+ * once `--connections` newcomers have come after it: at a full server's scale (256
+ * connections a worker, 1500 attackers reopened at once, some 700 newcomers a second a
+ * worker) that leaves it some 350 ms; here the cap is 8, and the reopening slow enough to
+ * leave it a second (8 newcomers a second) on a loaded machine.
  */
-function flood(t: Test, port: number, count: number, opening: Buffer, reopenMs = 1000): { opened: () => number } {
+function flood(t: Test, port: number, count: number, opening: Buffer, reopenMs = 2000): { opened: () => number } {
   let opened = 0;
   let stopped = false;
   const sockets = new Set<Socket>();
@@ -146,6 +147,38 @@ t.test('connections that never finish their preamble', async (t) => {
       else t.ok(list.slice(0, 16).every((c) => c.bytes().length === 0), 'each shed one was closed unanswered: it could not read a frame before its TLS handshake');
       await waitUntil(() => /shed 16 connection\(s\)/.test(server.stderr()), 5_000, `${kind}: the burst line`).catch(() => {});
       t.match(server.stderr(), /shed 16 connection\(s\) making the least progress/, `${kind}: one log line counts them`);
+    }
+  });
+
+  await t.test('a burst of silent, stalled and abandoned preambles is one log line, not one each; with --verbose, one each', async (t) => {
+    const HANDSHAKE_MS = 300;
+    for (const [kind, args, stalling] of [
+      ['TLS', tlsArgs, shortHello],
+      ['PROXY', ['--proxy-protocol'], PROXY_V2_SHORT],
+    ] as const) {
+      for (const verbose of [false, true]) {
+        const server = await startServer('enc_server', ['--workers', '1', ...args, ...(verbose ? ['-v'] : [])], { OTP_HANDSHAKE_TIMEOUT_MS: String(HANDSHAKE_MS) });
+        t.teardown(() => server.stop());
+        const what = `${kind}${verbose ? ' -v' : ''}`;
+        const all = Array.from({ length: 30 }, () => new RawConnection(server.port));
+        t.teardown(() => all.forEach((c) => c.destroy()));
+        await Promise.all(all.map((c) => c.connected));
+        // Ten silent; ten stalled in their preamble; five that begin it and leave (a reset:
+        // node:tls does not see a FIN in the middle of its handshake); five probes that close at once.
+        const [stalled, left, probes] = [all.slice(10, 20), all.slice(20, 25), all.slice(25)];
+        [...stalled, ...left].forEach((c) => c.socket.write(stalling));
+        left.forEach((c) => setTimeout(() => (kind === 'TLS' ? c.socket.resetAndDestroy() : c.socket.end()), 50));
+        probes.forEach((c) => c.socket.end());
+        for (const c of all) void c.ended.then(() => c.destroy());
+        await waitUntil(() => all.every((c) => c.socket.destroyed), 10_000, `${what}: every one closed`);
+        const burst = new RegExp(`: 15 connection\\(s\\) in \\d+ ms began their ${kind === 'TLS' ? 'TLS handshake' : 'PROXY header'} and never finished it \\(closed, or timed out after ${HANDSHAKE_MS} ms\\)`);
+        await waitUntil(() => burst.test(server.stderr()), 5_000, `${what}: the burst line`).catch(() => {});
+        const lines = server.stderr().split('\n').filter(Boolean);
+        t.equal(lines.filter((line) => burst.test(line)).length, 1, `${what}: the fifteen that began are counted in one line`, { lines });
+        const own = all.filter((c) => linesFor(server.stderr(), c.localPort).length > 0).length;
+        if (verbose) t.equal(own, 30, `${what}: and each of the 30 has a line of its own`);
+        else t.equal(lines.length, 1, `${what}: nothing else is logged, not a line each (${own} had one)`, { lines });
+      }
     }
   });
 

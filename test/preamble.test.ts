@@ -10,13 +10,15 @@ import { FrameType } from '../src/protocol/frames.js';
 import { clientCertificateProblem } from '../src/server/client-certificate.js';
 import { Preamble, type PreambleOptions } from '../src/server/preamble.js';
 import { makeCerts, type Certs } from './helpers/certs.js';
-import { decodeFrames, tempDir } from './helpers/wire.js';
+import { decodeFrames, tempDir, waitUntil } from './helpers/wire.js';
 
 interface Harness {
   port: number;
   log: string[];
   /** What each opened connection's peer was, in order. */
   peers: string[];
+  /** Preambles begun and never finished (timed out, or the client went away). */
+  unfinished: number;
 }
 
 /**
@@ -27,6 +29,7 @@ interface Harness {
 async function harness(t: Test, options: Partial<PreambleOptions>): Promise<Harness> {
   const log: string[] = [];
   const peers: string[] = [];
+  const h = { port: 0, log, peers, unfinished: 0 };
   const sockets = new Set<Socket>();
   const preambles = new Set<Preamble>();
   const sweep = setInterval(() => preambles.forEach((p) => p.sweep(Date.now())), 10);
@@ -34,7 +37,7 @@ async function harness(t: Test, options: Partial<PreambleOptions>): Promise<Harn
     sockets.add(socket);
     socket.on('error', () => {});
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
-    const full: PreambleOptions = { proxyProtocol: false, tls: null, deadlineMs: 1000, log: (line) => log.push(line), ...options };
+    const full: PreambleOptions = { proxyProtocol: false, tls: null, deadlineMs: 1000, log: (line) => log.push(line), verbose: true, unfinished: () => void h.unfinished++, ...options };
     const preamble = new Preamble(socket, peer, full, (opened) => {
       preambles.delete(preamble);
       if (!opened) return;
@@ -53,7 +56,8 @@ async function harness(t: Test, options: Partial<PreambleOptions>): Promise<Harn
     server.close();
     for (const socket of sockets) socket.destroy();
   });
-  return { port: (server.address() as AddressInfo).port, log, peers };
+  h.port = (server.address() as AddressInfo).port;
+  return h;
 }
 
 /** Writes `parts` one by one (a pause between), half-closes, and returns everything answered. */
@@ -188,4 +192,44 @@ t.test('TLS', async (t) => {
     socket.destroy();
     t.match(h.log, [/dropped: no TLS handshake within 150 ms/]);
   });
+});
+
+t.test('what floods are made of: without --verbose, nothing logged alone; an unfinished preamble is counted', async (t) => {
+  const certs: Certs = makeCerts(tempDir(t));
+  const context = tls.createSecureContext({ cert: readFileSync(certs.serverCert), key: readFileSync(certs.serverKey) });
+  for (const [kind, options, begun] of [
+    ['PROXY', { proxyProtocol: true }, Buffer.from('PROXY TCP4 1.2.3.4')],
+    ['TLS', { tls: { context, clientCas: null } }, Buffer.from([22, 3, 1, 0, 200, 1])],
+  ] as const) {
+    for (const verbose of [false, true]) {
+      const h = await harness(t, { ...options, deadlineMs: 1000, verbose });
+      /** Sends `bytes`, then holds, half-closes or resets; resolves with the ms to the close. */
+      const open = (bytes: Buffer, then: 'hold' | 'end' | 'reset'): Promise<number> => {
+        const socket = plain(h.port);
+        socket.on('error', () => {});
+        socket.on('data', () => {});
+        socket.on('end', () => socket.destroy());
+        const started = Date.now();
+        socket.once('connect', () => {
+          if (bytes.length > 0) socket.write(bytes);
+          if (then === 'end') socket.end();
+          // A FIN in the middle of a TLS handshake goes unnoticed by node:tls until the deadline; a reset does not.
+          if (then === 'reset') setTimeout(() => socket.resetAndDestroy(), 50);
+        });
+        return new Promise((resolve) => socket.once('close', () => resolve(Date.now() - started)));
+      };
+      // A port probe (connects and closes), a silent connection, one that stalls in its preamble, one that leaves it.
+      const deadline = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('not closed within 10 s')), 10_000).unref());
+      const [probe, silent, stalled] = await Promise.race([
+        Promise.all([open(Buffer.alloc(0), 'end'), open(Buffer.alloc(0), 'hold'), open(begun, 'hold'), open(begun, kind === 'TLS' ? 'reset' : 'end')]),
+        deadline,
+      ]);
+      const what = `${kind}${verbose ? ', --verbose' : ''}`;
+      t.ok(probe < 500, `${what}: the probe is let go as soon as it closes (${probe} ms), not held to the deadline (1000 ms)`);
+      t.ok(silent >= 990 && stalled >= 990, `${what}: the silent one and the stalled one are closed at the deadline (${silent}, ${stalled} ms)`);
+      await waitUntil(() => h.unfinished >= 2, 2_000, 'the count').catch(() => {});
+      t.equal(h.unfinished, 2, `${what}: the stalled one and the one that left are counted, for the worker's burst line`);
+      t.equal(h.log.length, verbose ? 4 : 0, `${what}: ${verbose ? 'each logged alone' : 'none logged alone'}`, { log: h.log });
+    }
+  }
 });

@@ -18,6 +18,10 @@ export interface PreambleOptions {
   /** The whole preamble must be over within this time of the accept. */
   deadlineMs: number;
   log: (line: string) => void;
+  /** Log what floods are made of too: connections that sent nothing, or left their preamble unfinished. */
+  verbose: boolean;
+  /** A preamble begun and never finished (timed out, or the client went away): counted in a burst line, not logged alone. */
+  unfinished: () => void;
 }
 
 export interface Opened {
@@ -92,16 +96,8 @@ export class Preamble implements Standing {
       this.lastProgressAt = now;
     }
     if (now < this.deadline) return;
-    const ms = this.options.deadlineMs;
-    switch (this.state) {
-      case 'proxy-header':
-        return this.refuse(ErrorCode.TIMEOUT, `no PROXY protocol header within ${ms} ms`, `refused: no PROXY protocol header within ${ms} ms`, now);
-      case 'tls-first-byte':
-      case 'tls-handshake':
-        return this.drop(`dropped: no TLS handshake within ${ms} ms`);
-      case 'refused':
-        return void this.current.destroy();
-    }
+    if (this.state === 'refused') return void this.current.destroy();
+    if (this.stage === 'handshake') this.timedOut(now);
   }
 
   /**
@@ -111,8 +107,8 @@ export class Preamble implements Standing {
    * client could not read a frame yet, and when the connection was answered already.
    */
   shed(): void {
-    if (this.stage === 'answered' || this.options.tls) return this.drop(null);
-    this.refuse(ErrorCode.BUSY, 'server busy: this connection made too little progress', null, Date.now());
+    if (this.stage === 'answered' || this.options.tls) return this.drop();
+    this.refuse(ErrorCode.BUSY, 'server busy: this connection made too little progress', Date.now());
     const { socket } = this;
     if (socket.writableFinished) socket.destroy();
     else socket.once('finish', () => socket.destroy());
@@ -124,16 +120,16 @@ export class Preamble implements Standing {
    */
   busy(now = Date.now()): boolean {
     if (this.options.tls) {
-      this.drop(null);
+      this.drop();
       return false;
     }
-    this.refuse(ErrorCode.BUSY, 'server busy', null, now);
+    this.refuse(ErrorCode.BUSY, 'server busy', now);
     return true;
   }
 
   /** The server is stopping: the connection is closed unanswered. */
   drain(): void {
-    if (this.state !== 'dropped' && this.state !== 'over') this.drop(null);
+    if (this.state !== 'dropped' && this.state !== 'over') this.drop();
   }
 
   private readonly onData = (chunk: Buffer): void => {
@@ -142,9 +138,12 @@ export class Preamble implements Standing {
     if (this.state === 'proxy-header') {
       const header = parseProxyHeader(this.bytes);
       if (!header) return;
-      if (header.kind === 'invalid') return this.refuse(ErrorCode.PROTOCOL, header.reason, `refused: ${header.reason}`, Date.now());
+      if (header.kind === 'invalid') {
+        this.log(`refused: ${header.reason}`);
+        return this.refuse(ErrorCode.PROTOCOL, header.reason, Date.now());
+      }
       // The balancer's health check, every few seconds: never logged, even with --verbose.
-      if (header.kind === 'local') return this.drop(null);
+      if (header.kind === 'local') return this.drop();
       if (header.source) this.peer = formatPeer(header.source.address, header.source.port)!;
       this.bytes = header.rest;
       if (!this.options.tls) {
@@ -160,20 +159,25 @@ export class Preamble implements Standing {
 
   /** The client half-closed before its preamble was over (node:tls has its own say once it runs). */
   private readonly onEnd = (): void => {
-    // Nothing at all: a port probe, not worth a line.
-    if (this.socket.bytesRead === 0) return this.drop(null);
+    // Nothing at all: a port probe, not counted either.
+    const silent = this.socket.bytesRead === 0;
+    if (!silent) this.options.unfinished();
     if (this.state === 'proxy-header') {
       const reason = 'the connection closed before its PROXY protocol header';
-      this.refuse(ErrorCode.PROTOCOL, reason, `refused: ${reason}`, Date.now());
+      this.log(`${silent ? 'dropped' : 'refused'}: ${reason}`, true);
+      if (silent) this.drop();
+      else this.refuse(ErrorCode.PROTOCOL, reason, Date.now());
     } else if (this.state === 'tls-first-byte') {
-      this.drop('dropped: the connection closed before its TLS handshake');
+      this.log('dropped: the connection closed before its TLS handshake', true);
+      this.drop();
     }
   };
 
   private startTls(tls: NonNullable<PreambleOptions['tls']>): void {
     const { socket } = this;
     if (this.bytes[0] !== TLS_HANDSHAKE) {
-      return this.refuse(ErrorCode.TLS_REQUIRED, 'this server requires TLS', 'refused: a plain connection to a TLS server', Date.now());
+      this.log('refused: a plain connection to a TLS server');
+      return this.refuse(ErrorCode.TLS_REQUIRED, 'this server requires TLS', Date.now());
     }
     this.state = 'tls-handshake';
     socket.off('data', this.onData).off('end', this.onEnd);
@@ -190,14 +194,43 @@ export class Preamble implements Standing {
     });
     this.current = secure;
     secure.on('error', (err: NodeJS.ErrnoException & { reason?: string }) => {
-      if (this.state === 'tls-handshake') this.drop(`dropped: TLS handshake failed: ${err.reason ?? err.code ?? err.message}`);
+      if (this.state !== 'tls-handshake') return;
+      // The client went away mid-handshake: what floods are made of, not a fault of TLS.
+      const gone = err.code === 'ECONNRESET' || err.code === 'EPIPE';
+      if (gone) this.options.unfinished();
+      this.log(`dropped: TLS handshake failed: ${err.reason ?? err.code ?? err.message}`, gone);
+      this.drop();
     });
     secure.once('secure', () => {
       if (this.state !== 'tls-handshake') return;
       const problem = tls.clientCas && clientCertificateProblem(secure.getPeerX509Certificate(), tls.clientCas);
-      if (problem) return this.refuse(ErrorCode.CERT_REFUSED, problem, `refused: ${problem}`, Date.now());
-      this.finish({ socket: secure, peer: this.peer });
+      if (!problem) return this.finish({ socket: secure, peer: this.peer });
+      this.log(`refused: ${problem}`);
+      this.refuse(ErrorCode.CERT_REFUSED, problem, Date.now());
     });
+  }
+
+  /**
+   * No preamble within the deadline. What floods are made of is logged alone only with
+   * --verbose: one that sent nothing (a probe, or one of a flood of silent connections)
+   * is not logged otherwise, as on a plain server; one that began and stalled is counted
+   * in the worker's burst line.
+   */
+  private timedOut(now: number): void {
+    const ms = this.options.deadlineMs;
+    if (this.socket.bytesRead > 0) this.options.unfinished();
+    if (this.state === 'proxy-header') {
+      this.log(`refused: no PROXY protocol header within ${ms} ms`, true);
+      this.refuse(ErrorCode.TIMEOUT, `no PROXY protocol header within ${ms} ms`, now);
+    } else {
+      this.log(`dropped: no TLS handshake within ${ms} ms`, true);
+      this.drop();
+    }
+  }
+
+  /** A line for the log, naming the peer; `floodable`: one only --verbose logs. */
+  private log(line: string, floodable = false): void {
+    if (!floodable || this.options.verbose) this.options.log(`${this.peer}: ${line}`);
   }
 
   /** Handed over: from now on the connection is its caller's. */
@@ -208,8 +241,7 @@ export class Preamble implements Standing {
   }
 
   /** One ERROR frame, in plain bytes or inside TLS once it is agreed; then the connection lingers, read and discarded, for LINGER_MS at most. */
-  private refuse(code: ErrorCode, message: string, logLine: string | null, now: number): void {
-    if (logLine !== null) this.options.log(`${this.peer}: ${logLine}`);
+  private refuse(code: ErrorCode, message: string, now: number): void {
     this.state = 'refused';
     this.since = now;
     this.deadline = now + LINGER_MS;
@@ -219,8 +251,7 @@ export class Preamble implements Standing {
     current.resume();
   }
 
-  private drop(logLine: string | null): void {
-    if (logLine !== null) this.options.log(`${this.peer}: ${logLine}`);
+  private drop(): void {
     this.state = 'dropped';
     this.socket.off('data', this.onData).off('end', this.onEnd);
     this.current.destroy();

@@ -92,22 +92,28 @@ class Acceptor implements Host {
     this.timeouts = config.timeouts;
     this.verbose = config.verbose;
     this.caps = effectiveCaps(config.caps, openFileLimit());
-    const { proxyProtocol, tls } = config.preamble;
-    this.preamble =
-      proxyProtocol || tls
-        ? {
-            proxyProtocol,
-            tls: tls && { context: createSecureContext(tls.context), clientCas: tls.clientCas },
-            deadlineMs: this.timeouts.handshakeMs,
-            log,
-          }
-        : null;
     const pid = process.pid;
     const caps = `caps: ${this.caps.jobs} jobs, ${this.caps.connections} connections`;
     this.refusedBusy = new BurstLog(log, (n, ms) => `worker ${pid}: server busy: ${n} connection(s) answered BUSY in ${ms} ms (${caps})`);
     this.droppedBusy = new BurstLog(log, (n, ms) => `worker ${pid}: server busy: ${n} connection(s) dropped in ${ms} ms, unanswered: a TLS client cannot read BUSY before its handshake (${caps})`);
     this.shedLog = new BurstLog(log, (n, ms) => `worker ${pid}: shed ${n} connection(s) making the least progress in ${ms} ms, to make room`);
     this.acceptFailures = new BurstLog(log, (n, ms) => `worker ${pid}: out of file descriptors: ${n} connection(s) could not be accepted in ${ms} ms; idle connections shed`);
+    const { proxyProtocol, tls } = config.preamble;
+    if (proxyProtocol || tls) {
+      const what = proxyProtocol && tls ? 'PROXY header and TLS handshake' : proxyProtocol ? 'PROXY header' : 'TLS handshake';
+      const deadlineMs = this.timeouts.handshakeMs;
+      const unfinished = new BurstLog(log, (n, ms) => `worker ${pid}: ${n} connection(s) in ${ms} ms began their ${what} and never finished it (closed, or timed out after ${deadlineMs} ms)`);
+      this.preamble = {
+        proxyProtocol,
+        tls: tls && { context: createSecureContext(tls.context), clientCas: tls.clientCas },
+        deadlineMs,
+        log,
+        verbose: this.verbose,
+        unfinished: () => void unfinished.add(),
+      };
+    } else {
+      this.preamble = null;
+    }
     // One timer for every connection's deadlines, fine enough for the shortest timeout.
     const tick = Math.max(5, Math.min(200, Math.floor(Math.min(this.timeouts.handshakeMs, this.timeouts.idleMs, LINGER_MS) / 5)));
     setInterval(() => this.sweep(), tick).unref();
