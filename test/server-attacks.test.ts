@@ -1,8 +1,9 @@
 // Cheap attacks on a server with small caps, and a real client served while each goes on:
 // 100 connections that send 15 bytes and hold, 100 that drip a byte at a time, 1000 that
-// say nothing. The timeouts are set to a minute, so that whatever serves the real client
-// is the eviction rule, not a timeout. Then BUSY beyond the caps, and the slow producer
-// who keeps working while there is room and is shed first when there is none.
+// say nothing, jobs that pay just above the old minimum rate in every job slot. The
+// timeouts are set to a minute, so that whatever serves the real client is the eviction
+// rule, not a timeout. Then BUSY beyond the caps, and the slow producer who keeps working
+// while there is room and is shed first when there is none.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -105,6 +106,72 @@ t.test('slow drip: 100 connections sending a byte every 250 ms; a real client is
   t.same(other, [], 'no attacker got anything but BUSY');
 });
 
+t.test('paying drips in every job slot (200 symbols every 250 ms, above the old minimum rate); real 1 MB jobs are served, a fast job is never shed', async (t) => {
+  const server = await startServer('enc_server', ['--workers', '1', '--jobs', '4', '--connections', '64'], LONG);
+  t.teardown(() => server.stop());
+  // A drip in every job slot, each opened again a second after the server closes it. (More
+  // drips than slots, each retrying as soon as it is told BUSY, shed one another as soon as
+  // their grace is over, and a real client then finds none to shed now and then.)
+  const text = randomSymbols(200);
+  const payment = Buffer.concat([frame(TEXT, text), frame(KEY, text)]);
+  let stopped = false;
+  let closedByServer = 0;
+  const drips = new Set<RawConnection>();
+  const drip = (): void => {
+    if (stopped) return;
+    const c = new RawConnection(server.port);
+    drips.add(c);
+    void c.connected.then(() => c.socket.write(Buffer.concat([hello(), payment])));
+    const timer = setInterval(() => c.socket.writable && c.socket.write(payment), 250);
+    void Promise.race([c.ended, c.closed]).then(() => {
+      clearInterval(timer);
+      closedByServer++;
+      c.destroy();
+      drips.delete(c);
+      setTimeout(drip, 1000);
+    });
+  };
+  t.teardown(() => {
+    stopped = true;
+    drips.forEach((c) => c.destroy());
+  });
+  for (let i = 0; i < 4; i++) drip();
+  // The drips in the slots are measured (a sweep) and past their grace.
+  await new Promise((r) => setTimeout(r, SHEDDABLE_MS));
+
+  // A fast job (some 25 MiB/s each way) among them for as long as the real clients run.
+  const fast = new RawConnection(server.port);
+  t.teardown(() => fast.destroy());
+  await fast.connected;
+  const chunk = randomSymbols(256 << 10);
+  const fastFrames = Buffer.concat([frame(TEXT, chunk), frame(KEY, chunk)]);
+  fast.socket.write(hello());
+  let fastSent = 0;
+  const streaming = setInterval(() => {
+    if (fast.socket.writableLength > 0) return;
+    fast.socket.write(fastFrames);
+    fastSent += chunk.length;
+  }, 20);
+  t.teardown(() => clearInterval(streaming));
+
+  const files = jobFiles(t, 1_000_000);
+  const times: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    const result = await runWithin('enc_client', [files.text, files.key, String(server.port)], 20_000);
+    times.push(result.ms);
+    t.equal(result.code, 0, `real 1 MB job ${i + 1}: exit 0 (${result.ms} ms)`, { stderr: result.stderr });
+    t.equal(result.stdout.toString() === files.expected, true, `real 1 MB job ${i + 1}: the right ciphertext`);
+  }
+  t.comment(`real 1 MB jobs among the drips: ${times.join(' ')} ms`);
+  t.ok(closedByServer > 0, `drips were shed to make the room (${closedByServer} closed by the server)`);
+  clearInterval(streaming);
+  fast.socket.end(frame(END));
+  await waitUntil(() => fast.socket.readableEnded, 20_000, 'the fast job to end');
+  const { frames } = await fast.frames();
+  t.equal(frames.at(-1)?.type, DONE, 'the fast job was never shed: it ends with DONE');
+  t.equal(frames.filter((f) => f.type === RESULT).reduce((n, f) => n + f.payload.length, 0), fastSent, 'with every symbol it was sent');
+});
+
 t.test('1000 silent connections; a real client is served, and the worker holds no more than its cap', async (t) => {
   const server = await startServer('enc_server', ['--workers', '1', '--connections', '256'], LONG);
   t.teardown(() => server.stop());
@@ -139,7 +206,7 @@ t.test('BUSY beyond the caps: a worker running its most jobs, all fast and young
   const server = await startServer('enc_server', ['--workers', '1', '--jobs', '2', '--connections', '8'], LONG);
   t.teardown(() => server.stop());
   const busyJobs = await attackers(t, server, 2, hello());
-  const chunk = randomSymbols(2048);
+  const chunk = randomSymbols(16384);
   const stream = setInterval(() => busyJobs.forEach((c) => c.socket.write(Buffer.concat([frame(TEXT, chunk), frame(KEY, chunk)]))), 20);
   t.teardown(() => clearInterval(stream));
   await waitUntil(async () => (await Promise.all(busyJobs.map((c) => c.frames()))).every((f) => f.frames.some((x) => x.type === RESULT)), 10_000, 'both jobs to run');

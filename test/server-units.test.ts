@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import t from 'tap';
 import { parseCount, parsePort } from '../src/cli/command-line.js';
 import { DEFAULT_TIMEOUTS } from '../src/protocol/timeouts.js';
-import { IDLE_SHED_MS, MIN_RATE, SHED_GRACE_MS } from '../src/protocol/capacity.js';
+import { IDLE_SHED_MS, REAL_CLIENT_RATE, SHED_GRACE_MS } from '../src/protocol/capacity.js';
 import { readTimeouts } from '../src/cli/environment.js';
 import { effectiveCaps, openFileLimit, pickVictim, type Standing } from '../src/server/limits.js';
 import { escapeText, formatPeer } from '../src/server/log.js';
@@ -38,13 +38,13 @@ t.test('formatPeer: IPv4 as is, IPv6 in brackets, nothing for a socket already g
   t.equal(formatPeer('127.0.0.1', undefined), null);
 });
 
-t.test('pickVictim: answered, then handshakes, then idle jobs, then the slowest job below MIN_RATE; young jobs never', async (t) => {
+t.test('pickVictim: answered, then handshakes, then idle jobs, then the slowest job below REAL_CLIENT_RATE; young jobs never', async (t) => {
   const now = 100_000;
   const old = now - SHED_GRACE_MS - 1;
   const c = (name: string, stage: Standing['stage'], since: number, lastProgressAt: number, rate = 0): Standing & { name: string } => ({ name, stage, since, lastProgressAt, rate });
-  const fast = c('fast', 'job', old, now, MIN_RATE * 10);
-  const slow = c('slow', 'job', old, now, MIN_RATE / 2);
-  const slower = c('slower', 'job', old, now, MIN_RATE / 4);
+  const fast = c('fast', 'job', old, now, REAL_CLIENT_RATE * 10);
+  const slow = c('slow', 'job', old, now, REAL_CLIENT_RATE / 2);
+  const slower = c('slower', 'job', old, now, REAL_CLIENT_RATE / 4);
   const idle = c('idle', 'job', old, now - IDLE_SHED_MS);
   const idler = c('idler', 'job', old - 10, now - IDLE_SHED_MS - 10);
   const young = c('young', 'job', now - SHED_GRACE_MS + 1, now - SHED_GRACE_MS + 1, 0);
@@ -57,9 +57,16 @@ t.test('pickVictim: answered, then handshakes, then idle jobs, then the slowest 
   t.equal(pick(all.filter((x) => x !== answered), false), 'older handshake', 'then the handshake whose last progress is oldest');
   t.equal(pick(all.filter((x) => x.stage === 'job'), false), 'idler', 'then the job idle longest');
   t.equal(pick(all, true), 'idler', 'a job slot: never a handshake or an answered one; the idlest job');
-  t.equal(pick([fast, slow, slower, young], true), 'slower', 'then the slowest below MIN_RATE');
+  t.equal(pick([fast, slow, slower, young], true), 'slower', 'then the slowest below REAL_CLIENT_RATE');
   t.equal(pick([fast, young], true), undefined, 'none: a fast job and a young one are kept');
-  t.equal(pick([c('at the rate', 'job', old, now, MIN_RATE)], true), undefined, 'a job at exactly MIN_RATE is kept');
+  t.equal(pick([c('at the rate', 'job', old, now, REAL_CLIENT_RATE)], true), undefined, 'a job at exactly REAL_CLIENT_RATE is kept');
+  // 200 symbols of text and key every 250 ms: some 1.6 KiB/s in, 0.8 KiB/s out.
+  const drip = c('drip', 'job', old, now, 2400);
+  const loopback = c('loopback', 'job', old - 60_000, now, 100 << 20);
+  const wan = c('a client on a 1 Mbit/s uplink', 'job', old, now, 190_000);
+  t.equal(pick([loopback, wan, drip], true), 'drip', 'a drip paying above the old 1 KiB/s is shed under contention');
+  t.equal(pick([loopback, wan], true), undefined, 'a job at loopback speed is never shed, nor one on a slow real network');
+  t.ok(REAL_CLIENT_RATE <= (350_000 / 8) * 1.5, 'a client whose uplink carries 350 kbit/s of text and key reaches the rate');
 });
 
 t.test('effectiveCaps: connections kept below the descriptor limit; openFileLimit reads /proc', async (t) => {

@@ -19,11 +19,23 @@ export const FD_RESERVE = 32;
 
 /**
  * The eviction rule (docs/PROTOCOL.md): a full worker makes room by shedding, in this
- * order, connections already answered, connections still in their handshake, jobs with
- * no traffic for IDLE_SHED_MS, then the job whose rate over the last RATE_WINDOW_MS is
- * lowest, if it is below MIN_RATE. No job younger than SHED_GRACE_MS is shed.
+ * order, connections already answered, connections with no job yet (in their preamble or
+ * handshake), jobs with no traffic for IDLE_SHED_MS, then the job whose rate over the
+ * last RATE_WINDOW_MS is lowest, if it is below REAL_CLIENT_RATE. No job younger than
+ * SHED_GRACE_MS is shed.
  */
-export const MIN_RATE = 1024;
 export const RATE_WINDOW_MS = 5_000;
+/**
+ * Bytes a second, either way, that a real client reaches wherever it is: a job slower
+ * than this is shed under contention, whatever it pays. On loopback an otp client moves
+ * 100 MiB/s and more (1600 times this), 120 MiB/s over TLS. Across a network it moves
+ * what its uplink carries: text and key go up, two bytes a symbol, and the result comes
+ * down, one, so 64 KiB/s either way is some 43 KiB/s, 350 kbit/s, of upload: less than
+ * the slowest ADSL line or 3G phone sends. What runs slower is waiting on a slow producer
+ * (served while there is room) or is a drip: at 1 KiB/s, the rate before, 160 drips of 200
+ * symbols every 250 ms (1.2-1.6 KiB/s each, 1 Mbit/s in all) held every job slot of a
+ * default server; holding those 80 slots now takes 5 MiB/s, 40 Mbit/s.
+ */
+export const REAL_CLIENT_RATE = 64 << 10;
 export const IDLE_SHED_MS = 1_000;
 export const SHED_GRACE_MS = 250;

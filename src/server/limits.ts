@@ -1,6 +1,6 @@
 // Per-worker caps (kept below the descriptor limit) and the eviction rule: which connection makes room when a worker is full.
 import { readFileSync } from 'node:fs';
-import { FD_RESERVE, IDLE_SHED_MS, MIN_RATE, SHED_GRACE_MS } from '../protocol/capacity.js';
+import { FD_RESERVE, IDLE_SHED_MS, REAL_CLIENT_RATE, SHED_GRACE_MS } from '../protocol/capacity.js';
 
 export interface Caps {
   /** Jobs in progress at once. */
@@ -30,7 +30,7 @@ export function effectiveCaps(wanted: Caps, fdLimit: number | null): Caps {
 
 /** What the eviction rule knows of a connection. */
 export interface Standing {
-  /** answered: its last frame is sent and it only lingers; handshake: no job yet; job: a job in progress. */
+  /** answered: its last frame is sent and it only lingers; handshake: no job yet (in its preamble or its handshake); job: a job in progress. */
   stage: 'answered' | 'handshake' | 'job';
   /** When its current stage began. */
   since: number;
@@ -42,10 +42,10 @@ export interface Standing {
 
 /**
  * The connection to shed to make room, or null when none may be: for a new connection,
- * the longest-answered connection, else the handshake with the oldest progress, else a
- * job as for a new job. For a new job (`forJob`), jobs only: the one idle longest (no
- * traffic for IDLE_SHED_MS), else the slowest below MIN_RATE. Jobs younger than
- * SHED_GRACE_MS are never shed.
+ * the longest-answered connection, else the one with no job yet (in its preamble or its
+ * handshake) with the oldest progress, else a job as for a new job. For a new job
+ * (`forJob`), jobs only: the one idle longest (no traffic for IDLE_SHED_MS), else the
+ * slowest below REAL_CLIENT_RATE. Jobs younger than SHED_GRACE_MS are never shed.
  */
 export function pickVictim<T extends Standing>(held: Iterable<T>, now: number, forJob: boolean): T | null {
   let answered: T | null = null;
@@ -60,7 +60,7 @@ export function pickVictim<T extends Standing>(held: Iterable<T>, now: number, f
     } else if (now - c.since >= SHED_GRACE_MS) {
       if (now - c.lastProgressAt >= IDLE_SHED_MS) {
         if (!idle || c.lastProgressAt < idle.lastProgressAt) idle = c;
-      } else if (c.rate < MIN_RATE && (!slow || c.rate < slow.rate)) {
+      } else if (c.rate < REAL_CLIENT_RATE && (!slow || c.rate < slow.rate)) {
         slow = c;
       }
     }
