@@ -10,7 +10,7 @@ import t, { type Test } from 'tap';
 import { ErrorCode, FrameType } from '../src/protocol/frames.js';
 import { IDLE_SHED_MS, SHED_GRACE_MS } from '../src/protocol/capacity.js';
 import { startServer, type Server } from './helpers/programs.js';
-import { errorCode, exchange, fdCount, frame, hello, model, randomSymbols, RawConnection, runWithin, childrenOf, tempDir, waitUntil } from './helpers/wire.js';
+import { errorCode, exchange, fdCount, frame, hello, linesFor, model, randomSymbols, RawConnection, runWithin, childrenOf, tempDir, waitUntil } from './helpers/wire.js';
 
 const { TEXT, KEY, END, RESULT, DONE, ERROR } = FrameType;
 /** No timeout may serve the real client here: only the eviction rule. */
@@ -91,6 +91,30 @@ t.test('send once, then hold, with more job slots than connections: the real cli
   const { busy, other } = await answers(list);
   t.same(other, [], 'no attacker got anything but BUSY');
   t.ok(busy >= 1, `the idlest attacker(s) were shed (${busy})`);
+});
+
+t.test('idle jobs shed for newcomers are summed up in one log line per burst, not a line each', async (t) => {
+  const server = await startServer('enc_server', ['--workers', '1', '--jobs', '4', '--connections', '64'], LONG);
+  t.teardown(() => server.stop());
+  const opening = Buffer.concat([hello(), frame(TEXT, 'ABC', 100)]);
+  const idle = await attackers(t, server, 4, opening);
+  await new Promise((r) => setTimeout(r, SHEDDABLE_MS));
+  // Four more of the same: each finds the slots taken, and sheds one of the idle four.
+  const newcomers = await attackers(t, server, 4, opening);
+  await waitUntil(() => idle.every((c) => c.socket.destroyed || c.socket.readableEnded), 10_000, 'the four idle jobs to be shed');
+  const { busy } = await answers(idle);
+  t.equal(busy, 4, 'each idle job was shed with BUSY');
+  // Its job ends, and would be logged, when the connection closes: closed here, not after the linger.
+  idle.forEach((c) => c.destroy());
+  await new Promise((r) => setTimeout(r, 1000));
+  await waitUntil(() => /shed 4 connection\(s\)/.test(server.stderr()), 5_000, 'the burst line').catch(() => {});
+  t.match(server.stderr(), /worker \d+: shed 4 connection\(s\) making the least progress in \d+ ms, to make room/, 'one line counts them');
+  t.same(
+    idle.filter((c) => linesFor(server.stderr(), c.localPort).length > 0).map((c) => linesFor(server.stderr(), c.localPort)),
+    [],
+    'and none of them has a line of its own',
+  );
+  t.equal(newcomers.filter((c) => c.socket.destroyed).length, 0, 'the newcomers hold their slots');
 });
 
 t.test('slow drip: 100 connections sending a byte every 250 ms; a real client is served', async (t) => {

@@ -75,6 +75,8 @@ t.test('short timeouts from the environment', async (t) => {
     const reply = await exchange(server.port, [hello()], { after: 'hold' });
     t.ok(reply.endedByServer, 'the server closes it');
     t.ok(reply.ms >= IDLE_MS - 10, `not before ${IDLE_MS} ms (${reply.ms} ms)`);
+    // The handshake timeout (the default, 5000 ms) no longer applies once the HELLO is in.
+    t.ok(reply.ms < IDLE_MS + SLACK_MS, `soon after ${IDLE_MS} ms, not at the handshake timeout (${reply.ms} ms)`);
     t.same(frameTypes(reply), [ERROR], 'one ERROR frame');
     t.equal(errorCode(reply), ErrorCode.TIMEOUT, 'code TIMEOUT');
     t.match(reply.frames[0]?.payload.subarray(1).toString(), `no job within ${IDLE_MS} ms`, 'the message names the wait');
