@@ -7,10 +7,10 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { ErrorCode, FrameType } from '../src/protocol/frames.js';
+import { ErrorCode, FrameType, Role } from '../src/protocol/frames.js';
 import { IDLE_SHED_MS, SHED_GRACE_MS } from '../src/protocol/capacity.js';
 import { startServer, type Server } from './helpers/programs.js';
-import { errorCode, exchange, fdCount, frame, hello, linesFor, model, randomSymbols, RawConnection, runWithin, childrenOf, tempDir, waitUntil } from './helpers/wire.js';
+import { errorCode, exchange, fdCount, frame, hello, linesFor, model, randomSymbols, rawRoundTrip, RawConnection, runWithin, childrenOf, tempDir, waitUntil } from './helpers/wire.js';
 
 const { TEXT, KEY, END, RESULT, DONE, ERROR } = FrameType;
 /** No timeout may serve the real client here: only the eviction rule. */
@@ -115,6 +115,50 @@ t.test('idle jobs shed for newcomers are summed up in one log line per burst, no
     'and none of them has a line of its own',
   );
   t.equal(newcomers.filter((c) => c.socket.destroyed).length, 0, 'the newcomers hold their slots');
+});
+
+t.test('a burst still being counted when the worker leaves is logged before it goes', async (t) => {
+  const server = await startServer('enc_server', ['--workers', '1', '--connections', '1'], LONG);
+  t.teardown(() => server.stop());
+  // The worker is accepting: startServer's probe, which may have waited in the backlog
+  // until then, is gone, and its burst line written if it was shed.
+  await rawRoundTrip(server.port);
+  await new Promise((r) => setTimeout(r, 2_000));
+  const before = server.stderr().length;
+  const first = new RawConnection(server.port);
+  t.teardown(() => first.destroy());
+  await first.connected;
+  await new Promise((r) => setTimeout(r, 100));
+  // The second takes the first's place, then goes: the worker holds nothing when it is stopped.
+  const second = new RawConnection(server.port);
+  await second.connected;
+  await waitUntil(() => first.socket.readableEnded, 10_000, 'the first to be shed');
+  second.destroy();
+  await new Promise((r) => setTimeout(r, 100));
+  await server.stop();
+  t.match(server.stderr().slice(before), /^enc_server: worker \d+: shed 1 connection\(s\) making the least progress in \d+ ms, to make room\n$/, 'the shed one is counted in the log');
+});
+
+t.test('a connection already answered, closed to make room, is not counted as shed: it lost nothing', async (t) => {
+  const server = await startServer('enc_server', ['--workers', '1', '--connections', '1'], LONG);
+  t.teardown(() => server.stop());
+  await rawRoundTrip(server.port);
+  await new Promise((r) => setTimeout(r, 2_000));
+  const before = server.stderr().length;
+  // Refused (a dec_client's HELLO), and lingering: it does not close.
+  const refused = new RawConnection(server.port);
+  t.teardown(() => refused.destroy());
+  await refused.connected;
+  refused.socket.write(hello(Role.DECRYPT));
+  await waitUntil(() => refused.socket.readableEnded, 10_000, 'the refusal');
+  const next = new RawConnection(server.port);
+  t.teardown(() => next.destroy());
+  await next.connected;
+  // The refused one is closed as the next comes (a socket half-closed both ways, it does not
+  // learn of it until it writes); a burst line would be written after a quiet second.
+  await new Promise((r) => setTimeout(r, 1_500));
+  const lines = server.stderr().slice(before).split('\n').filter(Boolean);
+  t.same(lines.map((line) => line.replace(/^enc_server: 127\.0\.0\.1:\d+: /, '')), ['rejected: a dec_client is not served here'], 'its refusal is its only line');
 });
 
 t.test('slow drip: 100 connections sending a byte every 250 ms; a real client is served', async (t) => {

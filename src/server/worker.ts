@@ -82,6 +82,8 @@ class Acceptor implements Host {
   private readonly droppedBusy: BurstLog;
   private readonly shedLog: BurstLog;
   private readonly acceptFailures: BurstLog;
+  /** Every burst log, flushed when the worker leaves. */
+  private readonly bursts: BurstLog[];
 
   constructor(
     config: WorkerConfig,
@@ -98,11 +100,13 @@ class Acceptor implements Host {
     this.droppedBusy = new BurstLog(log, (n, ms) => `worker ${pid}: server busy: ${n} connection(s) dropped in ${ms} ms, unanswered: a TLS client cannot read BUSY before its handshake (${caps})`);
     this.shedLog = new BurstLog(log, (n, ms) => `worker ${pid}: shed ${n} connection(s) making the least progress in ${ms} ms, to make room`);
     this.acceptFailures = new BurstLog(log, (n, ms) => `worker ${pid}: out of file descriptors: ${n} connection(s) could not be accepted in ${ms} ms; idle connections shed`);
+    this.bursts = [this.refusedBusy, this.droppedBusy, this.shedLog, this.acceptFailures];
     const { proxyProtocol, tls } = config.preamble;
     if (proxyProtocol || tls) {
       const what = proxyProtocol && tls ? 'PROXY header and TLS handshake' : proxyProtocol ? 'PROXY header' : 'TLS handshake';
       const deadlineMs = this.timeouts.handshakeMs;
       const unfinished = new BurstLog(log, (n, ms) => `worker ${pid}: ${n} connection(s) in ${ms} ms began their ${what} and never finished it (closed, or timed out after ${deadlineMs} ms)`);
+      this.bursts.push(unfinished);
       this.preamble = {
         proxyProtocol,
         tls: tls && { context: createSecureContext(tls.context), clientCas: tls.clientCas },
@@ -154,7 +158,7 @@ class Acceptor implements Host {
   private exitIfDone(): void {
     // On the next turn: the connection that was last is forgotten from its 'close', whose
     // other listeners (its job's end, and the job's log line) have not run yet.
-    if ((this.draining || this.retiring) && this.held.size === 0) setImmediate(() => process.exit(0));
+    if ((this.draining || this.retiring) && this.held.size === 0) setImmediate(() => this.exit());
   }
 
   /** Reload: another generation accepts from now on; the connections accepted here are served to their end. */
@@ -173,9 +177,15 @@ class Acceptor implements Host {
     const now = Date.now();
     // A preamble is closed at once; its close forgets it, and the last one's exits.
     for (const connection of [...this.held]) connection.drain(now);
-    if (this.held.size === 0) process.exit(0);
+    if (this.held.size === 0) this.exit();
     // Told by the main process, it will kill us after its grace time; orphaned, we keep our own.
-    if (graceMs !== null) setTimeout(() => process.exit(0), graceMs);
+    if (graceMs !== null) setTimeout(() => this.exit(), graceMs);
+  }
+
+  /** What the burst logs counted is not lost with the worker (stderr is synchronous on a pipe or file). */
+  private exit(): never {
+    for (const burst of this.bursts) burst.flush();
+    process.exit(0);
   }
 
   private accept(socket: Socket): void {
@@ -224,7 +234,8 @@ class Acceptor implements Host {
 
   /** `forConnection`: the room is a descriptor, which the victim gives up at once (its frame is out) instead of lingering. */
   private shed(victim: Connection | Preamble, forConnection: boolean): void {
-    this.shedLog.add();
+    // One already answered only lingers: closing it takes nothing from it.
+    if (victim.stage !== 'answered') this.shedLog.add();
     if (forConnection || victim.stage === 'answered') this.held.delete(victim);
     victim.shed(forConnection);
   }
