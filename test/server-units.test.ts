@@ -1,13 +1,17 @@
 // The server's pure pieces, without processes: log escaping and peer names, the eviction
-// rule, strict timeouts and numbers.
+// rule, the whole-job answer against the mod-27 model, strict timeouts and numbers.
 import fc from 'fast-check';
 import t from 'tap';
 import { parseCount, parsePort } from '../src/cli/command-line.js';
+import { cipherTable } from '../src/cipher/alphabet.js';
+import { FrameType } from '../src/protocol/frames.js';
 import { DEFAULT_TIMEOUTS } from '../src/protocol/timeouts.js';
 import { IDLE_SHED_MS, REAL_CLIENT_RATE, SHED_GRACE_MS } from '../src/protocol/capacity.js';
 import { readTimeouts } from '../src/cli/environment.js';
 import { effectiveCaps, openFileLimit, pickVictim, type Standing } from '../src/server/limits.js';
 import { escapeText, formatPeer } from '../src/server/log.js';
+import { answerWholeJob } from '../src/server/whole-job.js';
+import { ABC, frame, model } from './helpers/wire.js';
 
 /** The inverse of escapeText, written independently: \\, \n, \r, \t, \xNN, \u{N}. */
 function unescape(text: string): string {
@@ -77,6 +81,82 @@ t.test('effectiveCaps: connections kept below the descriptor limit; openFileLimi
   const limit = openFileLimit();
   t.ok(limit === null || limit > 0, `this process may open ${limit} files`);
   t.equal(openFileLimit('/nonexistent'), null, 'no /proc: no limit known');
+});
+
+t.test('answerWholeJob: every pair of bytes, against the model', async (t) => {
+  for (const direction of ['encrypt', 'decrypt'] as const) {
+    const table = cipherTable(direction);
+    let wrong = 0;
+    for (let a = 0; a < 256; a++) {
+      for (let b = 0; b < 256; b++) {
+        const bytes = Buffer.concat([frame(FrameType.TEXT, Buffer.from([a])), frame(FrameType.KEY, Buffer.from([b])), frame(FrameType.END)]);
+        const answer = answerWholeJob(bytes, table);
+        const ok = ABC.includes(String.fromCharCode(a)) && ABC.includes(String.fromCharCode(b));
+        if (!ok) {
+          if (answer !== null) wrong++;
+          continue;
+        }
+        const want = Buffer.concat([frame(FrameType.RESULT, model(direction, String.fromCharCode(a), String.fromCharCode(b))), frame(FrameType.DONE)]);
+        if (!answer || !answer.reply.equals(want) || answer.symbols !== 1) wrong++;
+      }
+    }
+    t.equal(wrong, 0, `${direction}: all 65,536 pairs: the model's symbol for two symbols, no answer (the pipeline's turn) otherwise`);
+  }
+});
+
+t.test('answerWholeJob: any cut of text and key into frames; nothing for what is not whole and faultless', async (t) => {
+  const table = cipherTable('encrypt');
+  const symbols = fc.string({ unit: fc.constantFrom(...ABC), maxLength: 60 });
+  const cuts = (s: string, sizes: number[]): string[] => {
+    const out: string[] = [];
+    for (let at = 0, i = 0; at < s.length; i++) out.push(s.slice(at, (at += 1 + (sizes[i % sizes.length] ?? 0))));
+    return out;
+  };
+  fc.assert(
+    fc.property(symbols, symbols, fc.array(fc.nat(10), { minLength: 1 }), fc.array(fc.nat(10), { minLength: 1 }), (text, extra, tSizes, kSizes) => {
+      const key = text + extra;
+      const frames = [...cuts(text, tSizes).map((p) => frame(FrameType.TEXT, p)), ...cuts(key, kSizes).map((p) => frame(FrameType.KEY, p))];
+      const whole = Buffer.concat([...frames, frame(FrameType.END)]);
+      const answer = answerWholeJob(whole, table);
+      const want = text.length > 0 ? [frame(FrameType.RESULT, model('encrypt', text, key)), frame(FrameType.DONE)] : [frame(FrameType.DONE)];
+      if (!answer || !answer.reply.equals(Buffer.concat(want))) return false;
+      // Cut anywhere short of the END frame's last byte: not whole.
+      for (let cut = 0; cut < whole.length; cut++) if (answerWholeJob(whole.subarray(0, cut), table) !== null) return false;
+      return true;
+    }),
+  );
+  const none = (what: string, bytes: Buffer): void => void t.equal(answerWholeJob(bytes, table), null, what);
+  none('a key shorter than the text', Buffer.concat([frame(FrameType.TEXT, 'ABC'), frame(FrameType.KEY, 'AB'), frame(FrameType.END)]));
+  none('a HELLO among the frames', Buffer.concat([frame(FrameType.TEXT, 'A'), frame(FrameType.HELLO, 'AB'), frame(FrameType.END)]));
+  none('an ERROR from the client', Buffer.concat([frame(FrameType.ERROR), frame(FrameType.END)]));
+  none('a TEXT frame over the limit', Buffer.concat([frame(FrameType.TEXT, 'A', (1 << 20) + 1), frame(FrameType.END)]));
+  none('an END with a payload over the control limit', frame(FrameType.END, Buffer.alloc(1025)));
+  t.same(answerWholeJob(Buffer.concat([frame(FrameType.END), Buffer.from('garbage')]), table)?.reply, frame(FrameType.DONE), 'frames after END are ignored');
+});
+
+t.test('answerWholeJob is linear in the bytes however they are framed (issue 20: a Buffer.concat a frame made it quadratic)', async (t) => {
+  const n = 20_000;
+  const text = Buffer.alloc(n * 6);
+  for (let i = 0; i < n; i++) text.set([FrameType.TEXT, 0, 0, 0, 1, ABC.charCodeAt(i % 27)], i * 6);
+  const key = 'Q'.repeat(n);
+  const bytes = Buffer.concat([text, frame(FrameType.KEY, key), frame(FrameType.END)]);
+  // Bytes copied by Buffer.concat while it answers: at most each part once.
+  const concat = Buffer.concat;
+  let copied = 0;
+  Buffer.concat = ((list: readonly Uint8Array[], total?: number) => {
+    const out = concat(list, total);
+    copied += out.length;
+    return out;
+  }) as typeof Buffer.concat;
+  let answer;
+  try {
+    answer = answerWholeJob(bytes, cipherTable('encrypt'));
+  } finally {
+    Buffer.concat = concat;
+  }
+  const plain = Array.from({ length: n }, (_, i) => ABC[i % 27]).join('');
+  t.ok(answer !== null && answer.reply.equals(Buffer.concat([frame(FrameType.RESULT, model('encrypt', plain, key)), frame(FrameType.DONE)])), "the model's answer");
+  t.ok(copied <= 2 * n, `${copied} bytes copied for ${n} symbols in ${n} frames: each part at most once`);
 });
 
 t.test('readTimeouts: plain whole milliseconds from 1 to 2147483647, or an error naming the variable', async (t) => {

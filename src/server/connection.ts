@@ -8,6 +8,7 @@ import { encodeFrame } from '../streams/frame-encoder.js';
 import { plural } from '../format/words.js';
 import { judgeHello, parseHello, ROLE_NAMES, type Refusal } from './handshake.js';
 import { Job, type JobEnd } from './job.js';
+import { answerWholeJob, type WholeAnswer } from './whole-job.js';
 import type { Standing } from './limits.js';
 import { escapeText, type Log } from './log.js';
 
@@ -18,6 +19,8 @@ export interface Host {
   readonly timeouts: Timeouts;
   readonly verbose: boolean;
   readonly log: Log;
+  /** The direction's cipher table, for jobs answered whole from their first read. */
+  readonly table: Uint8Array;
   /** Whether the server is shutting down: no new job starts. */
   readonly draining: boolean;
   /** A job slot for `connection`, making room if need be; false when there is none. */
@@ -149,6 +152,8 @@ export class Connection implements Standing {
   private startJob(rest: Buffer, now: number): void {
     const { socket, host } = this;
     if (host.draining) return this.refuse({ code: ErrorCode.SHUTDOWN, reason: 'the server is shutting down' }, now);
+    const whole = answerWholeJob(rest, host.table);
+    if (whole) return this.answerWhole(whole, now);
     if (!host.claimJob(this)) {
       host.noteBusy();
       return this.refuse({ code: ErrorCode.BUSY, reason: 'server busy' }, now, true);
@@ -163,6 +168,18 @@ export class Connection implements Standing {
     this.job = new Job(socket, host.direction, rest, (end) => this.jobEnded(end));
     // Once the last frame is out, the job's slot is free; the client has LINGER_MS to close.
     socket.once('finish', () => this.answered(Date.now()));
+  }
+
+  /** A job answered from its first read: one write, and the connection lingers until the client closes. */
+  private answerWhole(whole: WholeAnswer, now: number): void {
+    const { socket } = this;
+    socket.off('data', this.onOpening).off('end', this.onOpeningEnd);
+    this.opening = Buffer.alloc(0);
+    this.jobStartedAt = now;
+    this.answered(now);
+    socket.end(whole.reply);
+    socket.resume();
+    if (this.host.verbose) this.jobEnded({ symbols: whole.symbols, outcome: 'ok' });
   }
 
   /** Ends the job with an ERROR frame (idle, shed); the slot is free at once, the socket lingers. */

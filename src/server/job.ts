@@ -8,7 +8,7 @@ import { CIPHER_WINDOW, ErrorCode, errorFrame, parseError, type Frame } from '..
 import { Cipher } from '../streams/cipher.js';
 import { FrameDecoder } from '../streams/frame-decoder.js';
 import { FrameEncoder } from '../streams/frame-encoder.js';
-import type { RingMemory } from '../cipher/ring-queue.js';
+import { MIN_RING, type RingMemory } from '../cipher/ring-queue.js';
 import { SocketSink } from '../streams/socket-sink.js';
 import { SocketSource } from '../streams/socket-source.js';
 
@@ -25,10 +25,11 @@ export interface JobEnd {
 const KEEP = 4;
 const readBuffers = new BufferPool(JOB_READ_BUFFER, KEEP);
 const rings = new BufferPool(CIPHER_WINDOW, KEEP);
-/** A job's ring is small while its streams keep in step; one that grows to the whole window takes it from the pool. */
+const smallRings = new BufferPool(MIN_RING, 4 * KEEP);
+/** A job's ring is small while its streams keep in step, and the whole window when they do not: both from pools. */
 const ringMemory: RingMemory = {
-  take: (size) => (size === CIPHER_WINDOW ? rings.take() : Buffer.allocUnsafe(size)),
-  give: (buffer) => void (buffer.length === CIPHER_WINDOW && rings.give(buffer)),
+  take: (size) => (size === CIPHER_WINDOW ? rings : smallRings).take(),
+  give: (buffer) => (buffer.length === CIPHER_WINDOW ? rings : smallRings).give(buffer),
 };
 
 /**

@@ -2,7 +2,7 @@
 import type { SendHandle } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
 import { createSecureContext } from 'node:tls';
-import type { Direction } from '../cipher/alphabet.js';
+import { cipherTable, type Direction } from '../cipher/alphabet.js';
 import { reason } from '../cli/errors.js';
 import { LINGER_MS, type Timeouts } from '../protocol/timeouts.js';
 import { Role } from '../protocol/frames.js';
@@ -67,6 +67,7 @@ class Acceptor implements Host {
   readonly role: Role;
   readonly timeouts: Timeouts;
   readonly verbose: boolean;
+  readonly table: Uint8Array;
   draining = false;
   /** A reload retired this worker: it accepts no more and exits once its connections are served. */
   private retiring = false;
@@ -93,6 +94,7 @@ class Acceptor implements Host {
     this.role = config.direction === 'encrypt' ? Role.ENCRYPT : Role.DECRYPT;
     this.timeouts = config.timeouts;
     this.verbose = config.verbose;
+    this.table = cipherTable(config.direction);
     this.caps = effectiveCaps(config.caps, openFileLimit());
     const pid = process.pid;
     const caps = `caps: ${this.caps.jobs} jobs, ${this.caps.connections} connections`;

@@ -36,8 +36,8 @@ export class SocketSink extends Writable {
   override _final(done: (err?: Error | null) => void): void {
     const socket = this._socket;
     socket.end(() => {
-      if (socket.readableEnded) return done();
-      socket.once('end', () => done());
+      if (socket.readableEnded) return void setImmediate(done);
+      socket.once('end', () => setImmediate(done));
     });
   }
 
