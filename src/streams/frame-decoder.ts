@@ -190,23 +190,67 @@ export class FrameDecoder extends Transform {
   private _gatherRun(chunk: Buffer, at: number): number {
     const limit = this._pairWindow! - GATHER_SIZE;
     let lead = this._lead;
-    while (chunk.length - at >= HEADER_SIZE) {
+    // The open gathers' memory and fill held in locals for the loop, written back when it stops.
+    let text = this._text;
+    let key = this._key;
+    let textInto = text ? text.lease.buffer : null;
+    let keyInto = key ? key.lease.buffer : null;
+    let textFill = text ? text.fill : 0;
+    let keyFill = key ? key.fill : 0;
+    const end = chunk.length;
+    while (end - at >= HEADER_SIZE) {
       const type = chunk[at];
       if (type !== FrameType.TEXT && type !== FrameType.KEY) break;
       const length = ((chunk[at + 1] << 24) | (chunk[at + 2] << 16) | (chunk[at + 3] << 8) | chunk[at + 4]) >>> 0;
-      if (length >= GATHER_BELOW || chunk.length - at - HEADER_SIZE < length) break;
-      const signed = type === FrameType.TEXT ? length : -length;
+      if (length >= GATHER_BELOW || end - at - HEADER_SIZE < length) break;
+      const isText = type === FrameType.TEXT;
+      const signed = isText ? length : -length;
       if (Math.abs(lead + signed) > limit) break;
       const from = at + HEADER_SIZE;
       if (length > 0) {
-        this._lead = lead;
-        this._gather(type, chunk, from, from + length);
+        // A full gather passes both on: neither then holds more than GATHER_SIZE.
+        if ((isText ? textFill : keyFill) + length > GATHER_SIZE) {
+          if (text) text.fill = textFill;
+          if (key) key.fill = keyFill;
+          this._passGathers();
+          text = key = null;
+          textInto = keyInto = null;
+          textFill = keyFill = 0;
+        }
+        let into = isText ? textInto : keyInto;
+        if (!into) {
+          const gather = this._openGather(type);
+          into = gather.lease.buffer;
+          if (isText) {
+            text = gather;
+            textInto = into;
+          } else {
+            key = gather;
+            keyInto = into;
+          }
+        }
+        const to = HEADER_SIZE + (isText ? textFill : keyFill);
+        if (length === 1) into[to] = chunk[from];
+        else chunk.copy(into, to, from, from + length);
+        if (isText) textFill += length;
+        else keyFill += length;
       }
       lead += signed;
       at = from + length;
     }
+    if (text) text.fill = textFill;
+    if (key) key.fill = keyFill;
     this._lead = lead;
     return at;
+  }
+
+  /** A new gather for `type`, lent from the pool to the frame it will become. */
+  private _openGather(type: number): Gather {
+    const buffer = gatherPool.take();
+    const gather = { lease: new Lease(buffer, () => gatherPool.give(buffer)), fill: 0 };
+    if (type === FrameType.TEXT) this._text = gather;
+    else this._key = gather;
+    return gather;
   }
 
   private _gather(type: number, chunk: Buffer, from: number, to: number): void {
@@ -217,12 +261,7 @@ export class FrameDecoder extends Transform {
       this._passGathers();
       gather = null;
     }
-    if (!gather) {
-      const buffer = gatherPool.take();
-      gather = { lease: new Lease(buffer, () => gatherPool.give(buffer)), fill: 0 };
-      if (type === FrameType.TEXT) this._text = gather;
-      else this._key = gather;
-    }
+    gather ??= this._openGather(type);
     const into = gather.lease.buffer;
     const at = HEADER_SIZE + gather.fill;
     if (n <= 8) for (let i = 0; i < n; i++) into[at + i] = chunk[from + i];
