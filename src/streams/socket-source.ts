@@ -88,8 +88,13 @@ export class SocketSource extends Readable {
   attach(socket: Socket, connectedWithOnread = false): void {
     this._socket = socket;
     socket.on('end', () => this._end());
-    socket.on('error', (err) => this.destroy(err));
+    // What came before a failure goes on before it: a reply's ERROR frame, then the reset.
+    socket.on('error', (err) => {
+      this._flush();
+      this.destroy(err);
+    });
     socket.on('close', () => {
+      this._flush();
       this._detach();
       if (!this._done) this.destroy(new Error('the connection closed before its input ended'));
     });
