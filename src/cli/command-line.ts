@@ -1,6 +1,7 @@
 // The command line every program shares: options and arguments parsed strictly, --help and --version, usage errors in one line.
 import { parseArgs } from 'node:util';
-import { EXIT_INPUT, EXIT_OK, UserError } from './errors.js';
+import { fail, UserError } from './errors.js';
+import { printAndExit } from './stdout.js';
 
 /** A port: a plain decimal number from 1 to 65535, without sign, spaces or leading zeros. */
 export function parsePort(text: string): number {
@@ -17,6 +18,7 @@ export function parseCount(name: string, text: string, min: number, max: number)
 }
 
 export interface CommandLine {
+  /** The name the program was invoked as, which --help, --version and usage errors use. */
   program: string;
   /** The synopsis after the program's name, e.g. 'PLAINTEXT KEY PORT'. */
   synopsis: string;
@@ -62,14 +64,8 @@ export function parseCommandLine(spec: CommandLine, version: string, argv = proc
     if (problem) usageError(spec, problem);
   }
   const parsed: ParsedCommandLine = { values: values as ParsedCommandLine['values'], positionals };
-  if (parsed.values.help) {
-    process.stdout.write(usage(spec));
-    process.exit(EXIT_OK);
-  }
-  if (parsed.values.version) {
-    process.stdout.write(`${spec.program} ${version}\n`);
-    process.exit(EXIT_OK);
-  }
+  if (parsed.values.help) printAndExit(spec.program, usage(spec));
+  if (parsed.values.version) printAndExit(spec.program, `${spec.program} ${version}\n`);
   const want = spec.positionals.length;
   const least = want - (spec.optionalPositionals ?? 0);
   if (parsed.positionals.length > want || parsed.positionals.length < least) {
@@ -102,6 +98,5 @@ function optionProblem(spec: CommandLine, type: 'string' | 'boolean' | undefined
 }
 
 function usageError(spec: CommandLine, message: string): never {
-  process.stderr.write(`${spec.program}: error: ${message}; usage: ${spec.program} [options] ${spec.synopsis} (see --help)\n`);
-  process.exit(EXIT_INPUT);
+  fail(spec.program, new UserError(`${message}; usage: ${spec.program} [options] ${spec.synopsis} (see --help)`));
 }

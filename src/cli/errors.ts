@@ -1,4 +1,5 @@
 // What every program does with an error: one line naming the program, the documented exit code, and never a stack trace.
+import { writeAll } from './direct-write.js';
 import { invokedName, nameProcess } from './process-name.js';
 
 export const EXIT_OK = 0;
@@ -26,7 +27,11 @@ export function describeError(err: unknown): { message: string; exitCode: number
 export function fail(program: string, err: unknown): never {
   // No Node decoration and no stack: one line.
   const { message, exitCode } = describeError(err);
-  process.stderr.write(`${program}: error: ${message.split('\n')[0]}\n`);
+  try {
+    writeAll(2, `${program}: error: ${message.split('\n')[0]}\n`);
+  } catch {
+    // stderr is gone: the exit code is all that is left to tell.
+  }
   process.exit(exitCode);
 }
 
@@ -79,8 +84,8 @@ function undecorated(message: string): string {
 }
 
 /**
- * Sets up what every program does on the way out: no stack trace ever reaches the user,
- * and a reader that goes away (`| head`) ends the program quietly.
+ * Sets up what every program does on the way out: no stack trace ever reaches the user.
+ * stdout's errors are handled where a program makes its stream (./stdout.ts).
  */
 export function guard(program: string): void {
   // The process goes by the name it was invoked as (a symlink otp_enc_d, for killall);
@@ -88,10 +93,6 @@ export function guard(program: string): void {
   nameProcess(invokedName(program));
   process.on('uncaughtException', (err) => fail(program, err));
   process.on('unhandledRejection', (err) => fail(program, err));
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(EXIT_OK);
-    fail(program, outputError(err));
-  });
 }
 
 /** stdout could not take the output: a full disk, a closed descriptor. */

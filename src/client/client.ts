@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream';
 import { type Direction } from '../cipher/alphabet.js';
 import { EXIT_OK, EXIT_SERVER, fail, UserError } from '../cli/errors.js';
 import { endWhenIdle } from '../cli/exit.js';
+import { stdout } from '../cli/stdout.js';
 import { Role } from '../protocol/frames.js';
 import { readReplyTimeout } from '../cli/environment.js';
 import { BufferPool } from '../memory/buffer-pool.js';
@@ -16,8 +17,8 @@ import { ResultSink } from './result-sink.js';
 import { openConnection } from './connect.js';
 import { startProgress, wantProgress } from './progress.js';
 import { checkKey, checkText, countSymbols, openInput, type InputFile } from './input-file.js';
-import { ledgerPath } from './ledger.js';
-import { reserve, stretchTooShort, trim, usedLine, type Job, type Reservation } from './no-reuse.js';
+import type * as NoReuse from './no-reuse.js';
+import type { Job, Reservation } from './no-reuse.js';
 import { ReplyCheck } from './reply-check.js';
 import { watchReply } from './reply-timer.js';
 import { hostPort } from '../format/host-port.js';
@@ -61,11 +62,13 @@ export function runClient(options: ClientOptions): void {
     throw new UserError(`${options.noReuse ? '--no-reuse' : '--offset'} needs the key in a regular file`);
   }
   const symbols = text.regular ? checkText(text) : null;
-  // The ledger records the job's key symbols before anything is sent.
-  const job: Job | null = options.noReuse
-    ? { ledger: ledgerPath(), key, keyLength: keyLength(key), symbols, offset: options.offset }
+  // The ledger records the job's key symbols before anything is sent. Its modules (and
+  // node:os) are loaded only for a job that asks for it.
+  const noReuse = options.noReuse ? (require('./no-reuse.js') as typeof NoReuse) : null;
+  const job: Job | null = noReuse
+    ? { ledger: noReuse.ledgerPath(), key, keyLength: keyLength(key), symbols, offset: options.offset }
     : null;
-  const reservation = job ? reserve(job) : null;
+  const reservation = noReuse && job ? noReuse.reserve(job) : null;
   const offset = reservation?.range.start ?? options.offset ?? 0;
   if (symbols !== null && key.regular) checkKey(key, symbols, offset);
 
@@ -78,17 +81,17 @@ export function runClient(options: ClientOptions): void {
     keyChecked: symbols !== null && key.regular,
     textStream,
     keyOffset: offset,
-    keyLimit: reservation && symbols === null ? { symbols: size(reservation), error: stretchTooShort(key, reservation.range) } : undefined,
+    keyLimit: noReuse && reservation && symbols === null ? { symbols: size(reservation), error: noReuse.stretchTooShort(key, reservation.range) } : undefined,
   });
-  if (job && reservation && symbols === null) process.once('exit', () => giveBack(job, reservation, source.symbols));
+  if (noReuse && job && reservation && symbols === null) process.once('exit', () => giveBack(noReuse, job, reservation, source.symbols));
   const check = new ReplyCheck({ sent: () => source.symbols, total: () => symbols ?? (source.readableEnded ? source.symbols : null) });
-  const sink = new ResultSink(process.stdout, check);
-  const stopProgress = wantProgress(options.progress, text.regular ? text.size : null, process.stderr.isTTY === true)
+  const sink = new ResultSink(stdout(program), check);
+  const stopProgress = wantProgress(options.progress, text.regular ? text.size : null, () => process.stderr.isTTY === true)
     ? startProgress(program, symbols, () => sink.symbols)
     : () => {};
   process.once('exit', stopProgress);
   sink.once('complete', () => {
-    if (reservation) process.stderr.write(`${usedLine(program, key, { start: offset, end: offset + source.symbols })}\n`);
+    if (noReuse && reservation) process.stderr.write(`${noReuse.usedLine(program, key, { start: offset, end: offset + source.symbols })}\n`);
     // Done: the server's end of the connection need not close first.
     endWhenIdle(EXIT_OK, textStream ? [socket, textStream] : [socket]);
   });
@@ -139,9 +142,9 @@ function size(reservation: Reservation): number {
 }
 
 /** A stream's unused reservation goes back to the ledger; if that fails, it stays spent, which is safe. */
-function giveBack(job: Job, reservation: Reservation, sent: number): void {
+function giveBack(noReuse: typeof NoReuse, job: Job, reservation: Reservation, sent: number): void {
   try {
-    trim(job, reservation, sent);
+    noReuse.trim(job, reservation, sent);
   } catch {
     // Nothing to do: the symbols stay recorded as used.
   }

@@ -4,7 +4,7 @@ import { fail, guard, UserError } from '../cli/errors.js';
 import { parseCommandLine, parsePort } from '../cli/command-line.js';
 import { CLIENT_TLS_OPTIONS, clientTls } from '../tls/options.js';
 import { VERSION } from '../cli/version.js';
-import { runClient } from './client.js';
+import type * as ClientModule from './client.js';
 
 export function clientMain(program: string, direction: Direction): void {
   guard(program);
@@ -41,7 +41,7 @@ export function clientMain(program: string, direction: Direction): void {
     VERSION,
   );
   try {
-    runClient({
+    const options: ClientModule.ClientOptions = {
       program,
       direction,
       textPath: positionals[0],
@@ -52,7 +52,11 @@ export function clientMain(program: string, direction: Direction): void {
       offset: values.offset === undefined ? null : parseOffset(values.offset as string),
       noReuse: values['no-reuse'] === true,
       tls: clientTls(values),
-    });
+    };
+    // Loaded once the command line is good: --help, --version and usage errors never
+    // evaluate the job's modules (node:net, node:stream, the stages).
+    const { runClient } = require('./client.js') as typeof ClientModule;
+    runClient(options);
   } catch (err) {
     fail(program, err);
   }

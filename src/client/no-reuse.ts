@@ -6,6 +6,8 @@ import { countSymbols, keyTooShort, readInto, type InputFile } from './input-fil
 import { updateLedger } from './ledger.js';
 import { add, gapFrom, longestGap, lowestFit, overlap, remove, usedCount, type Range } from './ranges.js';
 
+export { ledgerPath } from './ledger.js';
+
 /**
  * The ledger names a key by the SHA-256 of its first 64 symbols: never by its path (a key
  * copied or moved is the same pad), never by anything that gives the key away. 64 symbols

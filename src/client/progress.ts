@@ -4,9 +4,10 @@ const MIB = 1 << 20;
 /** Inputs above this get a meter by default when stderr is a terminal. */
 export const PROGRESS_FROM = 16 * MIB;
 
-export function wantProgress(choice: boolean | undefined, size: number | null, stderrIsTty: boolean): boolean {
+/** `stderrIsTty` is asked last: Node makes process.stderr on first use, and for a pipe or a terminal that costs a small job's start-up. */
+export function wantProgress(choice: boolean | undefined, size: number | null, stderrIsTty: () => boolean): boolean {
   if (choice !== undefined) return choice;
-  return stderrIsTty && (size === null || size > PROGRESS_FROM);
+  return (size === null || size > PROGRESS_FROM) && stderrIsTty();
 }
 
 function clock(seconds: number): string {

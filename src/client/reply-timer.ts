@@ -7,10 +7,10 @@
  */
 export function watchReply(ms: number, heard: () => number, waiting: () => boolean, onSilence: () => void): () => void {
   let last = heard();
-  let since = performance.now();
+  let since = monotonicMs();
   const timer = setInterval(
     () => {
-      const now = performance.now();
+      const now = monotonicMs();
       const count = heard();
       if (count !== last || !waiting()) {
         last = count;
@@ -24,4 +24,9 @@ export function watchReply(ms: number, heard: () => number, waiting: () => boole
   );
   timer.unref();
   return () => clearInterval(timer);
+}
+
+/** Milliseconds on a clock that never steps back; not `performance.now()`, whose first use loads perf_hooks (nine modules) into every job. */
+function monotonicMs(): number {
+  return Number(process.hrtime.bigint() / 1_000_000n);
 }

@@ -1,8 +1,9 @@
 // keygen: writes KEYLENGTH random alphabet symbols and a newline to stdout.
 import { EXIT_OK, fail, guard, outputError, UserError } from '../cli/errors.js';
 import { parseCommandLine } from '../cli/command-line.js';
-import { RandomSymbols, writeRandomSymbols } from '../keygen/random-symbols.js';
+import { stdout } from '../cli/stdout.js';
 import { VERSION } from '../cli/version.js';
+import type * as RandomSymbolsModule from '../keygen/random-symbols.js';
 
 const program = 'keygen';
 guard(program);
@@ -27,7 +28,9 @@ const length = Number(positionals[0]);
 if (!Number.isSafeInteger(length)) {
   fail(program, new UserError(`key length ${positionals[0]} is too large: the largest is ${Number.MAX_SAFE_INTEGER}`));
 }
-writeRandomSymbols(new RandomSymbols(length), process.stdout, (err) => {
+// Loaded once the command line is good: node:crypto and the kernels are no part of --help or --version.
+const { RandomSymbols, writeRandomSymbols } = require('../keygen/random-symbols.js') as typeof RandomSymbolsModule;
+writeRandomSymbols(new RandomSymbols(length), stdout(program), (err) => {
   if (err && (err as NodeJS.ErrnoException).code !== 'EPIPE') fail(program, outputError(err));
   process.exitCode = EXIT_OK;
 });

@@ -8,7 +8,7 @@ import { nameServerProcess } from '../cli/process-name.js';
 import { SERVER_TLS_OPTIONS, serverTls } from '../tls/options.js';
 import { VERSION } from '../cli/version.js';
 import { activatedSocket } from './activation.js';
-import { runSupervisor } from './supervisor.js';
+import type * as SupervisorModule from './supervisor.js';
 import type * as WorkerModule from './worker.js';
 
 export function serverMain(program: string, direction: Direction): void {
@@ -86,6 +86,8 @@ export function serverMain(program: string, direction: Direction): void {
     }
     const listen = fd !== null ? { fd } : { host, port: port! };
     // The TLS files are loaded once the port listens (runSupervisor), and again at each reload.
+    // Loaded once the command line is good, as the worker's modules are: not for --help or --version.
+    const { runSupervisor } = require('./supervisor.js') as typeof SupervisorModule;
     void runSupervisor({ program, listen, workers, timeouts, recheck: () => void serverTls(values) });
   } catch (err) {
     fail(program, err);
