@@ -71,3 +71,47 @@ for (const invoked of ['enc_server', 'otp_enc_d']) {
     t.ok([main, ...workers].every((pid) => found.includes(pid)), `pgrep -x ${invoked} finds the main process and both workers`);
   });
 }
+
+/** Runs the program at `path` with `args`; its exit code, stdout and stderr, or a failed assertion after 20 s. */
+async function runAt(t: Test, path: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(path, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const deadline = setTimeout(() => {
+    t.fail(`${path} ${args.join(' ')}: still running after 20 s`);
+    child.kill('SIGKILL');
+  }, 20_000);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const [code] = (await once(child, 'close')) as [number | null];
+  clearTimeout(deadline);
+  return { code, stdout, stderr };
+}
+
+// The older course scripts' names, and one of no course at all.
+const LINKS: Record<string, string> = { enc_client: 'otp_enc', dec_client: 'otp_dec', enc_server: 'otp_enc_d', dec_server: 'otp_dec_d', keygen: 'make_pad' };
+
+for (const [program, invoked] of Object.entries(LINKS)) {
+  t.test(`${program} invoked as ${invoked}: its messages, --help and --version say ${invoked}`, async (t) => {
+    const path = join(t.testdir({}), invoked);
+    symlinkSync(bin(program), path);
+    const version = await runAt(t, path, ['--version']);
+    t.match(version.stdout, new RegExp(`^${invoked} \\d+\\.\\d+\\.\\d+\\n$`), '--version');
+    const help = await runAt(t, path, ['--help']);
+    t.match(help.stdout, new RegExp(`^usage: ${invoked} `), '--help');
+    t.notMatch(help.stdout, new RegExp(`usage: ${program}`), '--help does not use the file name');
+    const usage = await runAt(t, path, ['--no-such-option']);
+    t.equal(usage.code, 1, 'a usage error: exit 1');
+    t.match(usage.stderr, new RegExp(`^${invoked}: error: .*; usage: ${invoked} \\[options\\] `), 'a usage error');
+    // An error past the command line: a client's missing file, a server's port taken by
+    // itself (its listener fails before any worker starts), keygen's length too large.
+    const port = String(await freePort());
+    const holder = program.endsWith('_server') ? spawn(bin(program), [port], { stdio: 'ignore' }) : null;
+    t.teardown(() => void holder?.kill('SIGKILL'));
+    if (holder) await waitForPort(Number(port));
+    const args = program === 'keygen' ? ['99999999999999999999'] : program.endsWith('_client') ? ['/nonexistent/text', '/nonexistent/key', port] : [port];
+    const failed = await runAt(t, path, args);
+    t.equal(failed.code, 1, `${invoked} ${args.join(' ')}: exit 1`);
+    t.match(failed.stderr, new RegExp(`^${invoked}: error: `), `an error of its own names ${invoked}`, { stderr: failed.stderr });
+  });
+}

@@ -1,6 +1,6 @@
 // What every program does with an error: one line naming the program, the documented exit code, and never a stack trace.
 import { writeAll } from './direct-write.js';
-import { invokedName, nameProcess } from './process-name.js';
+import { nameProcess } from './process-name.js';
 
 export const EXIT_OK = 0;
 /** Usage, unreadable or bad input, a server that cannot listen. */
@@ -88,9 +88,9 @@ function undecorated(message: string): string {
  * stdout's errors are handled where a program makes its stream (./stdout.ts).
  */
 export function guard(program: string): void {
-  // The process goes by the name it was invoked as (a symlink otp_enc_d, for killall);
-  // messages keep the program's own name, since they speak of roles: enc_server, dec_client.
-  nameProcess(invokedName(program));
+  // `program` is the name it was invoked as (a symlink otp_enc_d): the process goes by it,
+  // for killall, and so do its messages, as coreutils' do.
+  nameProcess(program);
   process.on('uncaughtException', (err) => fail(program, err));
   process.on('unhandledRejection', (err) => fail(program, err));
 }

@@ -33,7 +33,7 @@ export function nameProcess(name: string, detail?: string): void {
   }
 }
 
-/** A server's main process or worker: `enc_server 5000 main`, `enc_server 5000 worker` (`socket` for a socket systemd passed). */
+/** A server's main process or worker, `program` as invoked: `enc_server 5000 main`, `enc_server 5000 worker` (`socket` for a socket systemd passed). */
 export function nameServerProcess(program: string, port: number | 'socket', role: 'main' | 'worker'): void {
-  nameProcess(invokedName(program), `${port} ${role}`);
+  nameProcess(program, `${port} ${role}`);
 }

@@ -3,10 +3,13 @@ import type { Direction } from '../cipher/alphabet.js';
 import { fail, guard, UserError } from '../cli/errors.js';
 import { parseCommandLine, parsePort } from '../cli/command-line.js';
 import { CLIENT_TLS_OPTIONS, clientTls } from '../tls/options.js';
+import { invokedName } from '../cli/process-name.js';
 import { VERSION } from '../cli/version.js';
 import type * as ClientModule from './client.js';
 
-export function clientMain(program: string, direction: Direction): void {
+/** `name` is the program's own; its messages, --help and --version use the name it was invoked as (a symlink otp_enc). */
+export function clientMain(name: string, direction: Direction): void {
+  const program = invokedName(name);
   guard(program);
   const [input, verb, output, server] =
     direction === 'encrypt'

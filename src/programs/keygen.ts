@@ -1,11 +1,13 @@
 // keygen: writes KEYLENGTH random alphabet symbols and a newline to stdout.
 import { EXIT_OK, fail, guard, outputError, UserError } from '../cli/errors.js';
 import { parseCommandLine } from '../cli/command-line.js';
+import { invokedName } from '../cli/process-name.js';
 import { stdout } from '../cli/stdout.js';
 import { VERSION } from '../cli/version.js';
 import type * as RandomSymbolsModule from '../keygen/random-symbols.js';
 
-const program = 'keygen';
+// Messages, --help and --version use the name it was invoked as.
+const program = invokedName('keygen');
 guard(program);
 const { positionals } = parseCommandLine(
   {

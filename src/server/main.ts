@@ -4,14 +4,16 @@ import { fail, guard, UserError } from '../cli/errors.js';
 import { parseCommandLine, parseCount, parsePort } from '../cli/command-line.js';
 import { DEFAULT_CONNECTIONS_PER_WORKER, DEFAULT_JOBS_PER_WORKER, MAX_CONNECTIONS_PER_WORKER, MAX_JOBS_PER_WORKER } from '../protocol/capacity.js';
 import { readTimeouts } from '../cli/environment.js';
-import { nameServerProcess } from '../cli/process-name.js';
+import { invokedName, nameServerProcess } from '../cli/process-name.js';
 import { SERVER_TLS_OPTIONS, serverTls } from '../tls/options.js';
 import { VERSION } from '../cli/version.js';
 import { activatedSocket } from './activation.js';
 import type * as SupervisorModule from './supervisor.js';
 import type * as WorkerModule from './worker.js';
 
-export function serverMain(program: string, direction: Direction): void {
+/** `name` is the program's own; its messages, logs, --help and --version use the name it was invoked as (a symlink otp_enc_d). */
+export function serverMain(name: string, direction: Direction): void {
+  const program = invokedName(name);
   guard(program);
   const isWorker = process.env.OTP_WORKER === '1' && process.send !== undefined;
   const [verb, client] = direction === 'encrypt' ? ['Encrypts', 'enc_client'] : ['Decrypts', 'dec_client'];
