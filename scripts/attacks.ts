@@ -1,9 +1,12 @@
 // tsx scripts/attacks.ts --attack NAME (after ./compileall): one of the cheap attacks of issue 20 at full
 // scale against an enc_server with its default caps and timeouts, attackers reopened as the server closes
-// them, while real clients run one after another; reports how many were served within 2 s, their times,
-// and the server's log lines. Attacks: silent (plain server), silent-tls, clienthello-tls (a ClientHello
-// short of its last byte), silent-proxy, proxy-v2-partial (a PROXY v2 header short of its end), drip (160
-// jobs paying 200 symbols of text and key every 250 ms, real 1 MB jobs).
+// them (at once, or --reopen-after MS), while real clients run one after another; reports how many were
+// served within 2 s, their times, and the server's log lines. Attacks: silent (plain server), silent-tls,
+// clienthello-tls (a ClientHello short of its last byte), silent-proxy, proxy-v2-partial (a PROXY v2 header
+// short of its end), drip (160 jobs paying 200 symbols of text and key with their HELLO, or --first-payment
+// SYMBOLS, and 200 every 250 ms after, so that each takes a job slot the moment it connects; real 1 MB
+// jobs). The real clients' times include starting a Node process on cores the attack may keep busy: the
+// time of `enc_client --version` during the attack is given beside them.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
@@ -26,17 +29,23 @@ const { values } = parseArgs({
     clients: { type: 'string' },
     /** Attackers that are closed are opened again, unless this is given. */
     'no-reopen': { type: 'boolean', default: false },
+    /** How long a closed attacker waits before it opens again: at once by default. */
+    'reopen-after': { type: 'string', default: '0' },
     'warm-up': { type: 'string', default: '3000' },
+    /** drip: symbols of text and key each drip sends with its HELLO. */
+    'first-payment': { type: 'string', default: '200' },
   },
 });
 const attack = values.attack as Attack;
 if (!ATTACKS.includes(attack)) {
-  process.stderr.write(`attacks: usage: tsx scripts/attacks.ts --attack ${ATTACKS.join('|')} [--attackers N] [--clients N] [--no-reopen] [--warm-up MS]\n`);
+  process.stderr.write(`attacks: usage: tsx scripts/attacks.ts --attack ${ATTACKS.join('|')} [--attackers N] [--clients N] [--no-reopen | --reopen-after MS] [--warm-up MS] [--first-payment SYMBOLS]\n`);
   process.exit(1);
 }
 const ATTACKERS = Number(values.attackers ?? (attack === 'drip' ? 160 : 1500));
 const CLIENTS = Number(values.clients ?? (attack === 'drip' ? 10 : 15));
 const REOPEN = !values['no-reopen'];
+const REOPEN_AFTER_MS = Number(values['reopen-after']);
+const FIRST_PAYMENT = Number(values['first-payment']);
 const SERVED_WITHIN_MS = 2_000;
 
 const holder = { teardowns: [] as (() => void)[], teardown(fn: () => void) { this.teardowns.push(fn); } };
@@ -93,18 +102,21 @@ function attacker(port: number, first: Buffer): void {
     connected = true;
     open++;
     opened++;
-    if (first.length > 0) socket.write(first);
     if (attack === 'drip') {
       const text = randomSymbols(200);
       const bytes = Buffer.concat([frame(FrameType.TEXT, text), frame(FrameType.KEY, text)]);
+      const opening = randomSymbols(FIRST_PAYMENT);
+      socket.write(Buffer.concat([first, frame(FrameType.TEXT, opening), frame(FrameType.KEY, opening)]));
       drip = setInterval(() => socket.writable && socket.write(bytes), 250);
+    } else if (first.length > 0) {
+      socket.write(first);
     }
   });
   socket.once('close', (hadError) => {
     if (connected) open--;
     if (drip) clearInterval(drip);
     sockets.delete(socket);
-    if (!stopping && REOPEN) setTimeout(() => attacker(port, first), hadError ? 5 : 0);
+    if (!stopping && REOPEN) setTimeout(() => attacker(port, first), Math.max(REOPEN_AFTER_MS, hadError ? 5 : 0));
   });
 }
 
@@ -124,6 +136,17 @@ async function realClient(port: number, files: { text: string; key: string }, ex
   const ms = Date.now() - started;
   const ok = code === 0 && Buffer.concat(out).toString('latin1') === expected;
   return { ok, ms, said: err.trim() || (code === 0 ? 'exit 0 with the wrong output' : `exit ${code}`) };
+}
+
+/** How long `enc_client --version` takes, the median of three: a Node process's start, with nothing of the server in it. */
+async function clientStart(): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const started = Date.now();
+    await once(spawn(bin('enc_client'), ['--version'], { stdio: 'ignore' }), 'close');
+    times.push(Date.now() - started);
+  }
+  return times.sort((a, b) => a - b)[1];
 }
 
 /** A client behind a balancer: a PROXY v1 header, then the job of files TEXT and KEY; prints the result's symbols. */
@@ -167,6 +190,7 @@ async function main(): Promise<void> {
     results.push(await realClient(server.port, files, expected));
     await new Promise((r) => setTimeout(r, 100));
   }
+  const startMs = await clientStart();
   const seconds = (Date.now() - attackStarted) / 1000;
   stopping = true;
   for (const s of sockets) s.destroy();
@@ -177,9 +201,12 @@ async function main(): Promise<void> {
   for (const fn of holder.teardowns) fn();
   const served = results.filter((r) => r.ok && r.ms <= SERVED_WITHIN_MS);
   const times = results.map((r) => r.ms).sort((a, b) => a - b);
-  const median = times[Math.floor(times.length / 2)];
-  console.log(`${attack}: ${ATTACKERS} attackers${REOPEN ? ', reopened' : ''} (${opened} connections opened in ${seconds.toFixed(1)} s, ${open} open at the end)`);
-  console.log(`  real clients served within ${SERVED_WITHIN_MS} ms: ${served.length} of ${CLIENTS}; times ${times.join(' ')} ms (median ${median})`);
+  const median = (list: number[]): string => (list.length > 0 ? String(list[Math.floor(list.length / 2)]) : '-');
+  const servedTimes = served.map((r) => r.ms).sort((a, b) => a - b);
+  const reopened = REOPEN ? (REOPEN_AFTER_MS > 0 ? `, reopened after ${REOPEN_AFTER_MS} ms` : ', reopened at once') : '';
+  const paying = attack === 'drip' && FIRST_PAYMENT !== 200 ? `, paying ${FIRST_PAYMENT} symbols first` : '';
+  console.log(`${attack}: ${ATTACKERS} attackers${reopened}${paying} (${opened} connections opened in ${seconds.toFixed(1)} s, ${open} open at the end)`);
+  console.log(`  real clients served within ${SERVED_WITHIN_MS} ms: ${served.length} of ${CLIENTS}; times ${times.join(' ')} ms (median ${median(times)}; of those served, ${median(servedTimes)}); enc_client --version alone: ${startMs} ms`);
   const failures = results.filter((r) => !r.ok).map((r) => r.said);
   if (failures.length > 0) console.log(`  failures: ${[...new Set(failures)].slice(0, 3).join(' | ')}`);
   console.log(`  server log: ${log.length} lines in ${seconds.toFixed(1)} s${log.length > 0 ? `; e.g. ${[...new Set(log.map((l) => l.replace(/\d+/g, 'N')))].slice(0, 4).join(' | ')}` : ''}`);

@@ -1,22 +1,23 @@
 // Cheap attacks on a server with small caps, and a real client served while each goes on:
 // 100 connections that send 15 bytes and hold, 100 that drip a byte at a time, 1000 that
-// say nothing, jobs that pay just above the old minimum rate in every job slot. The
+// say nothing, jobs that pay just above the old minimum rate in every job slot (staying, or
+// reconnecting the moment they are shed). The
 // timeouts are set to a minute, so that whatever serves the real client is the eviction
 // rule, not a timeout. Then BUSY beyond the caps, and the slow producer who keeps working
 // while there is room and is shed first when there is none.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { ErrorCode, FrameType, Role } from '../src/protocol/frames.js';
-import { IDLE_SHED_MS, SHED_GRACE_MS } from '../src/protocol/capacity.js';
+import { ErrorCode, FrameType, Role, type Frame } from '../src/protocol/frames.js';
+import { IDLE_SHED_MS, REAL_CLIENT_RATE, SHED_GRACE_MS } from '../src/protocol/capacity.js';
 import { startServer, type Server } from './helpers/programs.js';
 import { errorCode, exchange, fdCount, frame, hello, linesFor, model, randomSymbols, rawRoundTrip, RawConnection, runWithin, childrenOf, tempDir, waitUntil } from './helpers/wire.js';
 
 const { TEXT, KEY, END, RESULT, DONE, ERROR } = FrameType;
 /** No timeout may serve the real client here: only the eviction rule. */
 const LONG = { OTP_HANDSHAKE_TIMEOUT_MS: '60000', OTP_IDLE_TIMEOUT_MS: '60000' };
-/** Attackers are sheddable once they are older than the grace time and idle. */
-const SHEDDABLE_MS = SHED_GRACE_MS + IDLE_SHED_MS + 500;
+/** Attackers are sheddable once idle for IDLE_SHED_MS as the worker's sweep (every 200 ms at most) sees it. */
+const SHEDDABLE_MS = IDLE_SHED_MS + 750;
 
 t.jobs = 1;
 
@@ -174,12 +175,16 @@ t.test('slow drip: 100 connections sending a byte every 250 ms; a real client is
   t.same(other, [], 'no attacker got anything but BUSY');
 });
 
-t.test('paying drips in every job slot (200 symbols every 250 ms, above the old minimum rate); real 1 MB jobs are served, a fast job is never shed', async (t) => {
+/**
+ * Paying drips of issue 20 (200 symbols of text and key with their HELLO, and every 250 ms
+ * after), each opened again `reopenAfterMs` after the server closes it, against a worker of
+ * 4 job slots; beside them a fast job (some 25 MiB/s each way) and, with `slowLink`, a
+ * client on a 300 kbit/s uplink (below REAL_CLIENT_RATE), both for as long as 10 real
+ * 1 MB jobs run one after another.
+ */
+async function dripsAndRealJobs(t: Test, options: { drips: number; reopenAfterMs: number; slowLink: boolean }): Promise<void> {
   const server = await startServer('enc_server', ['--workers', '1', '--jobs', '4', '--connections', '64'], LONG);
   t.teardown(() => server.stop());
-  // A drip in every job slot, each opened again a second after the server closes it. (More
-  // drips than slots, each retrying as soon as it is told BUSY, shed one another as soon as
-  // their grace is over, and a real client then finds none to shed now and then.)
   const text = randomSymbols(200);
   const payment = Buffer.concat([frame(TEXT, text), frame(KEY, text)]);
   let stopped = false;
@@ -189,38 +194,61 @@ t.test('paying drips in every job slot (200 symbols every 250 ms, above the old 
     if (stopped) return;
     const c = new RawConnection(server.port);
     drips.add(c);
+    c.socket.setNoDelay(true);
     void c.connected.then(() => c.socket.write(Buffer.concat([hello(), payment])));
     const timer = setInterval(() => c.socket.writable && c.socket.write(payment), 250);
     void Promise.race([c.ended, c.closed]).then(() => {
       clearInterval(timer);
-      closedByServer++;
+      if (!stopped) closedByServer++;
       c.destroy();
       drips.delete(c);
-      setTimeout(drip, 1000);
+      setTimeout(drip, options.reopenAfterMs);
     });
   };
-  t.teardown(() => {
+  const stop = (): void => {
     stopped = true;
     drips.forEach((c) => c.destroy());
-  });
-  for (let i = 0; i < 4; i++) drip();
-  // The drips in the slots are measured (a sweep) and past their grace.
+  };
+  t.teardown(stop);
+  for (let i = 0; i < options.drips; i++) drip();
+  // The drips in the slots have paid a while, and are idle for none of it.
   await new Promise((r) => setTimeout(r, SHEDDABLE_MS));
 
-  // A fast job (some 25 MiB/s each way) among them for as long as the real clients run.
-  const fast = new RawConnection(server.port);
-  t.teardown(() => fast.destroy());
-  await fast.connected;
-  const chunk = randomSymbols(256 << 10);
-  const fastFrames = Buffer.concat([frame(TEXT, chunk), frame(KEY, chunk)]);
-  fast.socket.write(hello());
-  let fastSent = 0;
-  const streaming = setInterval(() => {
-    if (fast.socket.writableLength > 0) return;
-    fast.socket.write(fastFrames);
-    fastSent += chunk.length;
-  }, 20);
-  t.teardown(() => clearInterval(streaming));
+  /** A job streamed at `bytesPerSecond` of text and key (half each), sent as its time comes, until finish(). */
+  const streamed = async (bytesPerSecond: number, tick: number): Promise<{ finish: () => Promise<{ sent: number; frames: Frame[] }> }> => {
+    const c = new RawConnection(server.port);
+    t.teardown(() => c.destroy());
+    await c.connected;
+    c.socket.setNoDelay(true);
+    c.socket.write(hello());
+    const began = Date.now();
+    let sent = 0;
+    const send = (): void => {
+      if (c.socket.writableLength > 0) return;
+      const n = Math.min(256 << 10, Math.floor(((Date.now() - began + tick) * bytesPerSecond) / 2000) - sent);
+      if (n <= 0) return;
+      const chunk = randomSymbols(n);
+      c.socket.write(Buffer.concat([frame(TEXT, chunk), frame(KEY, chunk)]));
+      sent += n;
+    };
+    send();
+    const timer = setInterval(send, tick);
+    t.teardown(() => clearInterval(timer));
+    return {
+      finish: async () => {
+        clearInterval(timer);
+        c.socket.end(frame(END));
+        await waitUntil(() => c.socket.readableEnded, 20_000, 'a streamed job to end');
+        return { sent, frames: (await c.frames()).frames };
+      },
+    };
+  };
+  const fast = await streamed(25 << 20, 20);
+  // 300 kbit/s of text and key up, half that of result down: some 56 KB/s, below the rate,
+  // so that only its rank keeps it, above the drips'.
+  const slowLinkRate = 300_000 / 8;
+  t.ok(slowLinkRate * 1.5 < REAL_CLIENT_RATE, 'the slow link moves less than REAL_CLIENT_RATE');
+  const slowLink = options.slowLink ? await streamed(slowLinkRate, 50) : null;
 
   const files = jobFiles(t, 1_000_000);
   const times: number[] = [];
@@ -231,13 +259,22 @@ t.test('paying drips in every job slot (200 symbols every 250 ms, above the old 
     t.equal(result.stdout.toString() === files.expected, true, `real 1 MB job ${i + 1}: the right ciphertext`);
   }
   t.comment(`real 1 MB jobs among the drips: ${times.join(' ')} ms`);
+  stop();
   t.ok(closedByServer > 0, `drips were shed to make the room (${closedByServer} closed by the server)`);
-  clearInterval(streaming);
-  fast.socket.end(frame(END));
-  await waitUntil(() => fast.socket.readableEnded, 20_000, 'the fast job to end');
-  const { frames } = await fast.frames();
-  t.equal(frames.at(-1)?.type, DONE, 'the fast job was never shed: it ends with DONE');
-  t.equal(frames.filter((f) => f.type === RESULT).reduce((n, f) => n + f.payload.length, 0), fastSent, 'with every symbol it was sent');
+  for (const [what, job] of [['the fast job', fast], ['the slow link', slowLink]] as const) {
+    if (!job) continue;
+    const { sent, frames } = await job.finish();
+    t.equal(frames.at(-1)?.type, DONE, `${what} was never shed: it ends with DONE`);
+    t.equal(frames.filter((f) => f.type === RESULT).reduce((n, f) => n + f.payload.length, 0), sent, `${what}: with every symbol it was sent`);
+  }
+}
+
+t.test('paying drips in every job slot (200 symbols every 250 ms, above the old minimum rate), reopened a second after they are shed; real 1 MB jobs are served, a fast job is never shed', async (t) => {
+  await dripsAndRealJobs(t, { drips: 4, reopenAfterMs: 1000, slowLink: false });
+});
+
+t.test('paying drips, three times as many as the job slots, each reopened the moment it is told BUSY: real 1 MB jobs are served, a fast job and a slow link are never shed', async (t) => {
+  await dripsAndRealJobs(t, { drips: 12, reopenAfterMs: 0, slowLink: true });
 });
 
 t.test('1000 silent connections; a real client is served, and the worker holds no more than its cap', async (t) => {
@@ -294,6 +331,51 @@ t.test('BUSY beyond the caps: a worker running its most jobs, all fast and young
   for (const c of busyJobs) await c.ended;
   const ends = await Promise.all(busyJobs.map((c) => c.frames()));
   t.same(ends.map((f) => f.frames.at(-1)?.type), [DONE, DONE], 'the two running jobs were never disturbed');
+});
+
+t.test('a job just begun keeps its slot with the bytes to show for it (its first read counted), and is shed for a newcomer without them', async (t) => {
+  const server = await startServer('enc_server', ['--workers', '1', '--jobs', '1', '--connections', '8'], LONG);
+  t.teardown(() => server.stop());
+  const entry = (REAL_CLIENT_RATE * SHED_GRACE_MS) / 1000;
+  /** A job that sends `symbols` of text and key in the write that carries its HELLO (no END: it needs a job slot), and waits for its result. */
+  const begun = async (symbols: number): Promise<{ c: RawConnection; text: string; key: string; answer: Frame[] }> => {
+    const text = randomSymbols(symbols);
+    const key = randomSymbols(symbols);
+    const c = new RawConnection(server.port);
+    t.teardown(() => c.destroy());
+    await c.connected;
+    c.socket.write(Buffer.concat([hello(), frame(TEXT, text), frame(KEY, key)]));
+    let answer: Frame[] = [];
+    await waitUntil(async () => (answer = (await c.frames()).frames).some((f) => f.type === RESULT || f.type === ERROR), 10_000, 'its first answer');
+    return { c, text, key, answer };
+  };
+  /** The server's FIN, or the deadline: a job the rule keeps by mistake would otherwise run until the idle timeout. */
+  const endOf = (c: RawConnection, what: string): Promise<void> => waitUntil(() => c.socket.readableEnded, 10_000, what).catch(() => {});
+  const ends = async (job: { c: RawConnection; text: string; key: string }, what: string): Promise<void> => {
+    job.c.socket.end(frame(END));
+    await endOf(job.c, `${what} to end`);
+    const frames = (await job.c.frames()).frames;
+    t.equal(frames.at(-1)?.type, DONE, `${what} ends with DONE`);
+    t.equal(Buffer.concat(frames.filter((f) => f.type === RESULT).map((f) => f.payload)).toString(), model('encrypt', job.text, job.key), `${what}: correctly`);
+  };
+
+  // 16,000 symbols of text and key in, and their result out, in the job's first moment: 48 KB,
+  // well past the 16 KiB asked, though its result alone (16 KB) is short of it.
+  t.ok(16_000 < entry && 3 * 16_000 > entry, 'the result alone is short of the entry, the whole job well past it');
+  const paid = await begun(16_000);
+  const turnedAway = await begun(2);
+  t.same(turnedAway.answer.map((f) => [f.type, f.payload[0]]), [[ERROR, ErrorCode.BUSY]], 'a newcomer is told BUSY: the young job that paid keeps its slot');
+  await ends(paid, 'the job that paid');
+
+  // 2,000 symbols each way, 6 KB in all: short of the entry, however young the job.
+  const unpaid = await begun(2_000);
+  const newcomer = await begun(2);
+  t.equal(newcomer.answer[0]?.type, RESULT, 'a newcomer takes the slot of a young job that has not paid');
+  await ends(newcomer, 'the newcomer');
+  await endOf(unpaid.c, 'the young job that has not paid to be shed');
+  const shed = (await unpaid.c.frames()).frames;
+  t.same(shed.map((f) => f.type), [RESULT, ERROR], 'which is shed, behind its result');
+  t.equal(shed.at(-1)?.payload[0], ErrorCode.BUSY, 'with BUSY');
 });
 
 t.test('a slow producer keeps working while there is room, and is the first shed when there is none', async (t) => {

@@ -6,9 +6,9 @@ import { parseCount, parsePort } from '../src/cli/command-line.js';
 import { cipherTable } from '../src/cipher/alphabet.js';
 import { FrameType } from '../src/protocol/frames.js';
 import { DEFAULT_TIMEOUTS } from '../src/protocol/timeouts.js';
-import { IDLE_SHED_MS, REAL_CLIENT_RATE, SHED_GRACE_MS } from '../src/protocol/capacity.js';
+import { IDLE_SHED_MS, RATE_WINDOW_MS, REAL_CLIENT_RATE, SHED_GRACE_MS } from '../src/protocol/capacity.js';
 import { readTimeouts } from '../src/cli/environment.js';
-import { effectiveCaps, openFileLimit, pickVictim, type Standing } from '../src/server/limits.js';
+import { effectiveCaps, openFileLimit, pickVictim, RateWindow, type Standing } from '../src/server/limits.js';
 import { escapeText, formatPeer } from '../src/server/log.js';
 import { answerWholeJob } from '../src/server/whole-job.js';
 import { ABC, frame, model } from './helpers/wire.js';
@@ -42,35 +42,124 @@ t.test('formatPeer: IPv4 as is, IPv6 in brackets, nothing for a socket already g
   t.equal(formatPeer('127.0.0.1', undefined), null);
 });
 
-t.test('pickVictim: answered, then handshakes, then idle jobs, then the slowest job below REAL_CLIENT_RATE; young jobs never', async (t) => {
+/** A Standing for the eviction rule's tests: `bytes` moved either way since `windowStart`. */
+type Named = Standing & { name: string };
+const standing = (name: string, stage: Standing['stage'], since: number, lastProgressAt: number, windowStart = since, windowBytes = 0): Named => ({
+  name,
+  stage,
+  since,
+  lastProgressAt,
+  windowStart,
+  windowBytes,
+});
+/** The rule as PROTOCOL.md writes it, apart from limits.ts: bytes a second over the span, a span under the grace counted as the grace. */
+const ruleRate = (c: Standing, now: number): number => (c.windowBytes * 1000) / Math.max(now - c.windowStart, SHED_GRACE_MS);
+
+t.test('pickVictim: answered, then handshakes, then idle jobs, then the slowest job below REAL_CLIENT_RATE', async (t) => {
   const now = 100_000;
-  const old = now - SHED_GRACE_MS - 1;
-  const c = (name: string, stage: Standing['stage'], since: number, lastProgressAt: number, rate = 0): Standing & { name: string } => ({ name, stage, since, lastProgressAt, rate });
-  const fast = c('fast', 'job', old, now, REAL_CLIENT_RATE * 10);
-  const slow = c('slow', 'job', old, now, REAL_CLIENT_RATE / 2);
-  const slower = c('slower', 'job', old, now, REAL_CLIENT_RATE / 4);
-  const idle = c('idle', 'job', old, now - IDLE_SHED_MS);
-  const idler = c('idler', 'job', old - 10, now - IDLE_SHED_MS - 10);
-  const young = c('young', 'job', now - SHED_GRACE_MS + 1, now - SHED_GRACE_MS + 1, 0);
-  const shake = c('handshake', 'handshake', now - 50, now - 50);
-  const older = c('older handshake', 'handshake', now - 10, now - 60);
-  const answered = c('answered', 'answered', now - 5, now);
-  const all = [fast, slow, slower, idle, idler, young, shake, older, answered];
-  const pick = (list: (Standing & { name: string })[], forJob: boolean): string | undefined => pickVictim(list, now, forJob)?.name;
+  const old = now - 3_000;
+  /** A job that began at `old` and has moved `rate` bytes a second since. */
+  const job = (name: string, rate: number): Named => standing(name, 'job', old, now, old, (rate * (now - old)) / 1000);
+  const fast = job('fast', REAL_CLIENT_RATE * 10);
+  const slow = job('slow', REAL_CLIENT_RATE / 2);
+  const slower = job('slower', REAL_CLIENT_RATE / 4);
+  const idle = standing('idle', 'job', old, now - IDLE_SHED_MS);
+  const idler = standing('idler', 'job', old - 10, now - IDLE_SHED_MS - 10);
+  const shake = standing('handshake', 'handshake', now - 50, now - 50);
+  const older = standing('older handshake', 'handshake', now - 10, now - 60);
+  const answered = standing('answered', 'answered', now - 5, now);
+  const all = [fast, slow, slower, idle, idler, shake, older, answered];
+  const pick = (list: Named[], forJob: boolean): string | undefined => pickVictim(list, now, forJob)?.name;
   t.equal(pick(all, false), 'answered', 'an answered connection first');
   t.equal(pick(all.filter((x) => x !== answered), false), 'older handshake', 'then the handshake whose last progress is oldest');
   t.equal(pick(all.filter((x) => x.stage === 'job'), false), 'idler', 'then the job idle longest');
   t.equal(pick(all, true), 'idler', 'a job slot: never a handshake or an answered one; the idlest job');
-  t.equal(pick([fast, slow, slower, young], true), 'slower', 'then the slowest below REAL_CLIENT_RATE');
-  t.equal(pick([fast, young], true), undefined, 'none: a fast job and a young one are kept');
-  t.equal(pick([c('at the rate', 'job', old, now, REAL_CLIENT_RATE)], true), undefined, 'a job at exactly REAL_CLIENT_RATE is kept');
+  t.equal(pick([fast, slow, slower], true), 'slower', 'then the slowest below REAL_CLIENT_RATE');
+  t.equal(pick([fast], true), undefined, 'none: a fast job is kept');
+  t.equal(pick([job('at the rate', REAL_CLIENT_RATE)], true), undefined, 'a job at exactly REAL_CLIENT_RATE is kept');
+  t.equal(pick([job('just below', REAL_CLIENT_RATE - 1)], true), 'just below', 'one byte a second less is not');
   // 200 symbols of text and key every 250 ms: some 1.6 KiB/s in, 0.8 KiB/s out.
-  const drip = c('drip', 'job', old, now, 2400);
-  const loopback = c('loopback', 'job', old - 60_000, now, 100 << 20);
-  const wan = c('a client on a 1 Mbit/s uplink', 'job', old, now, 190_000);
+  const drip = job('drip', 2400);
+  const loopback = standing('loopback', 'job', old - 60_000, now, now - 7_000, 7 * (100 << 20));
+  const wan = job('a client on a 1 Mbit/s uplink', 190_000);
   t.equal(pick([loopback, wan, drip], true), 'drip', 'a drip paying above the old 1 KiB/s is shed under contention');
   t.equal(pick([loopback, wan], true), undefined, 'a job at loopback speed is never shed, nor one on a slow real network');
   t.ok(REAL_CLIENT_RATE <= (350_000 / 8) * 1.5, 'a client whose uplink carries 350 kbit/s of text and key reaches the rate');
+});
+
+t.test('pickVictim: a young job is weighed as if it had run SHED_GRACE_MS: it keeps its slot only with the bytes to show for it', async (t) => {
+  const now = 100_000;
+  const pick = (list: Named[]): string | undefined => pickVictim(list, now, true)?.name;
+  const entry = (REAL_CLIENT_RATE * SHED_GRACE_MS) / 1000;
+  t.equal(entry, 16 << 10, 'the bytes a job needs to be kept from its start: 16 KiB');
+  // The drips of issue 20 that reconnect the moment they are told BUSY: a HELLO, 200 symbols of text and key, a few ms ago.
+  const newDrip = standing('drip, reconnected 5 ms ago', 'job', now - 5, now - 5, now - 5, 417);
+  const firstRead = standing('a real client, its first read 1 ms ago', 'job', now - 1, now - 1, now - 1, 64 << 10);
+  const justBegun = standing('a job begun this very ms', 'job', now, now, now, entry);
+  t.equal(pick([newDrip, firstRead, justBegun]), 'drip, reconnected 5 ms ago', 'a drip reconnected a moment ago has no time of grace to hide in');
+  t.equal(pick([firstRead, justBegun]), undefined, 'a job whose first read brought 16 KiB or more is kept');
+  t.equal(pick([standing('short of it', 'job', now, now, now, entry - 1)]), 'short of it', 'one byte short is not');
+  t.equal(pick([standing('a clock gone back', 'job', now + 5_000, now, now + 5_000, entry)]), undefined, 'a span below zero (the clock set back) counts as the grace too');
+  // A client on a 300 kbit/s uplink: 37.5 KB/s of text and key up, half that of result down, for 4 s: below the rate.
+  const slowLink = standing('a client on a 300 kbit/s uplink', 'job', now - 4_000, now, now - 4_000, 4 * 56_250);
+  t.ok(ruleRate(slowLink, now) < REAL_CLIENT_RATE, 'the slow link is below REAL_CLIENT_RATE');
+  t.equal(pick([slowLink, newDrip]), 'drip, reconnected 5 ms ago', 'yet a drip just connected goes before it: it weighs 417 bytes over 250 ms');
+  const stayingDrip = standing('a drip that stayed 4 s', 'job', now - 4_000, now, now - 4_000, 417 + 16 * 615);
+  t.equal(pick([slowLink, stayingDrip]), 'a drip that stayed 4 s', 'and so does a drip that stayed');
+});
+
+t.test('pickVictim, any set of connections: never a job at REAL_CLIENT_RATE unless idle, the idlest, else the slowest, else null', async (t) => {
+  const now = 1_000_000;
+  const arbitrary = fc.record({
+    stage: fc.constantFrom<Standing['stage']>('answered', 'handshake', 'job'),
+    since: fc.integer({ min: now - 20_000, max: now }),
+    idleFor: fc.integer({ min: 0, max: 3_000 }),
+    // Young jobs, about the grace, as often as older ones; a span below zero is a clock set back.
+    span: fc.oneof(fc.integer({ min: -100, max: 2 * SHED_GRACE_MS }), fc.integer({ min: 0, max: 12_000 })),
+    // Around the rate, both ways, up to loopback speed.
+    rate: fc.oneof(fc.integer({ min: 0, max: 2 * REAL_CLIENT_RATE }), fc.integer({ min: 0, max: 200 << 20 })),
+  });
+  fc.assert(
+    fc.property(fc.array(arbitrary, { maxLength: 24 }), fc.boolean(), (specs, forJob) => {
+      const held = specs.map((s, i) =>
+        standing(`c${i}`, s.stage, s.since, now - s.idleFor, now - s.span, Math.floor((s.rate * Math.max(s.span, SHED_GRACE_MS)) / 1000)),
+      );
+      const victim = pickVictim(held, now, forJob);
+      const of = (stage: Standing['stage']): Named[] => held.filter((c) => c.stage === stage);
+      if (!forJob && of('answered').length > 0) return victim !== null && victim.stage === 'answered' && of('answered').every((c) => c.since >= victim.since);
+      if (!forJob && of('handshake').length > 0) return victim !== null && victim.stage === 'handshake' && of('handshake').every((c) => c.lastProgressAt >= victim.lastProgressAt);
+      const idle = of('job').filter((c) => now - c.lastProgressAt >= IDLE_SHED_MS);
+      if (idle.length > 0) return victim !== null && idle.includes(victim) && idle.every((c) => c.lastProgressAt >= victim.lastProgressAt);
+      const slow = of('job').filter((c) => ruleRate(c, now) < REAL_CLIENT_RATE);
+      if (slow.length === 0) return victim === null;
+      // The slowest; a young one only for want of the bytes the grace asks (its rate taken over SHED_GRACE_MS).
+      const young = victim !== null && now - victim.windowStart < SHED_GRACE_MS;
+      return (
+        victim !== null &&
+        slow.includes(victim) &&
+        of('job').every((c) => ruleRate(c, now) >= ruleRate(victim, now)) &&
+        (!young || victim.windowBytes * 1000 < REAL_CLIENT_RATE * SHED_GRACE_MS)
+      );
+    }),
+    { numRuns: 2_000 },
+  );
+  t.pass('2000 sets of up to 24 connections');
+});
+
+t.test('RateWindow: a job\'s rate is taken over its life, then over the last one to two RATE_WINDOW_MS', async (t) => {
+  const window = new RateWindow();
+  const began = 50_000;
+  // A job moving 1000 bytes a ms, sampled by a sweep every 200 ms.
+  const bytesAt = (at: number): number => 7 + (at - began) * 1000;
+  window.begin(began, 7);
+  const wrong: string[] = [];
+  for (let now = began; now <= began + 60_000; now += 200) {
+    window.sample(now, bytesAt(now));
+    const span = now - window.start;
+    if (window.bytesAtStart !== bytesAt(window.start)) wrong.push(`${now}: bytes at the start ${window.bytesAtStart}`);
+    if (now - began < 2 * RATE_WINDOW_MS ? window.start !== began : span < RATE_WINDOW_MS || span >= 2 * RATE_WINDOW_MS + 200) wrong.push(`${now}: span ${span}`);
+  }
+  t.same(wrong, [], 'the job\'s start until it is two windows old, then a span of one to two windows, with its bytes at that start');
 });
 
 t.test('effectiveCaps: connections kept below the descriptor limit; openFileLimit reads /proc', async (t) => {

@@ -18,11 +18,12 @@ export const JOB_READ_BUFFER = 1 << 20;
 export const FD_RESERVE = 32;
 
 /**
- * The eviction rule (docs/PROTOCOL.md): a full worker makes room by shedding, in this
- * order, connections already answered, connections with no job yet (in their preamble or
- * handshake), jobs with no traffic for IDLE_SHED_MS, then the job whose rate over the
- * last RATE_WINDOW_MS is lowest, if it is below REAL_CLIENT_RATE. No job younger than
- * SHED_GRACE_MS is shed.
+ * The eviction rule (docs/PROTOCOL.md, applied by src/server/limits.ts): a full worker
+ * makes room by shedding, in this order, connections already answered, connections with
+ * no job yet (in their preamble or handshake), jobs with no traffic for IDLE_SHED_MS, then
+ * the slowest job below REAL_CLIENT_RATE. A job's rate is its bytes either way over its
+ * life, or once it is older than two windows over the last one to two RATE_WINDOW_MS, read
+ * when a newcomer needs its slot; a span shorter than SHED_GRACE_MS counts as that long.
  */
 export const RATE_WINDOW_MS = 5_000;
 /**
@@ -34,8 +35,15 @@ export const RATE_WINDOW_MS = 5_000;
  * the slowest ADSL line or 3G phone sends. What runs slower is waiting on a slow producer
  * (served while there is room) or is a drip: at 1 KiB/s, the rate before, 160 drips of 200
  * symbols every 250 ms (1.2-1.6 KiB/s each, 1 Mbit/s in all) held every job slot of a
- * default server; holding those 80 slots now takes 5 MiB/s, 40 Mbit/s.
+ * default server; holding those 80 slots now takes 5 MiB/s, 40 Mbit/s, however it is paid.
  */
 export const REAL_CLIENT_RATE = 64 << 10;
 export const IDLE_SHED_MS = 1_000;
+/**
+ * The shortest span a job's rate is taken over: a job younger than this is weighed as if
+ * it were this old, so it is kept only once it has moved REAL_CLIENT_RATE × SHED_GRACE_MS
+ * bytes (16 KiB), a real client's first read or two. Its grace is paid for, not given: a
+ * grace of time let drips that reconnect the moment they were told BUSY keep real clients
+ * out by always being young (4-6 of 10 served against 160 such drips, now 10 of 10).
+ */
 export const SHED_GRACE_MS = 250;

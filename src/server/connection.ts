@@ -3,13 +3,12 @@ import type { Socket } from 'node:net';
 import type { Direction } from '../cipher/alphabet.js';
 import { ErrorCode, errorFrame, type Role } from '../protocol/frames.js';
 import { LINGER_MS, type Timeouts } from '../protocol/timeouts.js';
-import { RATE_WINDOW_MS } from '../protocol/capacity.js';
 import { encodeFrame } from '../streams/frame-encoder.js';
 import { plural } from '../format/words.js';
 import { judgeHello, parseHello, ROLE_NAMES, type Refusal } from './handshake.js';
 import { Job, type JobEnd } from './job.js';
 import { answerWholeJob, type WholeAnswer } from './whole-job.js';
-import type { Standing } from './limits.js';
+import { RateWindow, type Standing } from './limits.js';
 import { escapeText, type Log } from './log.js';
 
 /** What a connection needs from the worker that holds it. */
@@ -37,7 +36,6 @@ export class Connection implements Standing {
   stage: Standing['stage'] = 'handshake';
   since: number;
   lastProgressAt: number;
-  rate = 0;
 
   /** Bytes of the opening gathered until the HELLO is whole. */
   private opening: Buffer = Buffer.alloc(0);
@@ -49,10 +47,10 @@ export class Connection implements Standing {
   /** Shed to make room: counted in the worker's burst log, not logged alone. */
   private wasShed = false;
   private jobStartedAt = 0;
-  /** Bytes moved either way when progress was last sampled, and at the start of the rate window. */
+  /** Bytes moved either way when progress was last sampled. */
   private lastBytes = 0;
-  private windowBytes = 0;
-  private windowStart = 0;
+  /** What the job's rate is taken over. */
+  private readonly window = new RateWindow();
 
   constructor(
     readonly socket: Socket,
@@ -72,7 +70,16 @@ export class Connection implements Standing {
     socket.on('end', this.onOpeningEnd);
   }
 
-  /** The timers of every connection, run by the worker's one sweep: deadlines, idleness, the rate. */
+  get windowStart(): number {
+    return this.window.start;
+  }
+
+  /** Read from the socket when the eviction rule asks. */
+  get windowBytes(): number {
+    return this.socket.bytesRead + this.socket.bytesWritten - this.window.bytesAtStart;
+  }
+
+  /** The timers of every connection, run by the worker's one sweep: deadlines, idleness, the rate's window. */
   sweep(now: number): void {
     const { socket } = this;
     const bytes = socket.bytesRead + socket.bytesWritten;
@@ -81,14 +88,7 @@ export class Connection implements Standing {
       this.lastProgressAt = now;
     }
     if (this.stage === 'job') {
-      if (now - this.windowStart >= RATE_WINDOW_MS) {
-        this.rate = ((bytes - this.windowBytes) * 1000) / (now - this.windowStart);
-        this.windowStart = now;
-        this.windowBytes = bytes;
-      } else if (this.windowStart === this.jobStartedAt) {
-        // Younger than one window: its rate so far.
-        this.rate = ((bytes - this.windowBytes) * 1000) / Math.max(1, now - this.jobStartedAt);
-      }
+      this.window.sample(now, bytes);
       const idleMs = this.host.timeouts.idleMs;
       if (now - this.lastProgressAt >= idleMs) this.stopJob(ErrorCode.TIMEOUT, `no traffic for ${idleMs} ms`, now);
     } else if (now >= this.deadline) {
@@ -161,10 +161,9 @@ export class Connection implements Standing {
     socket.off('data', this.onOpening).off('end', this.onOpeningEnd);
     this.opening = Buffer.alloc(0);
     this.stage = 'job';
-    this.since = this.jobStartedAt = this.windowStart = now;
-    this.windowBytes = socket.bytesRead + socket.bytesWritten;
-    // Not measured yet: no rate to judge it by until the next sweep.
-    this.rate = Infinity;
+    this.since = this.jobStartedAt = now;
+    // The job's bytes begin with the part of this read that follows the HELLO.
+    this.window.begin(now, socket.bytesRead + socket.bytesWritten - rest.length);
     this.job = new Job(socket, host.direction, rest, (end) => this.jobEnded(end));
     // Once the last frame is out, the job's slot is free; the client has LINGER_MS to close.
     socket.once('finish', () => this.answered(Date.now()));

@@ -55,7 +55,9 @@ type State = 'proxy-header' | 'tls-first-byte' | 'tls-handshake' | 'refused' | '
 export class Preamble implements Standing {
   since: number;
   lastProgressAt: number;
-  readonly rate = 0;
+  /** Never a job: nothing for the rate. */
+  readonly windowStart = 0;
+  readonly windowBytes = 0;
   private state: State;
   /** Bytes read while the PROXY header, or the first byte after it, is awaited. */
   private bytes: Buffer = Buffer.alloc(0);
