@@ -9,7 +9,7 @@ import { Lease } from '../src/memory/lease.js';
 import { FrameType, type Frame } from '../src/protocol/frames.js';
 import { FrameDecoder } from '../src/streams/frame-decoder.js';
 import { encodeFrame } from '../src/streams/frame-encoder.js';
-import { BUFFERS_PER_SOURCE, SocketSource } from '../src/streams/socket-source.js';
+import { BUFFERS_PER_SOURCE, MIN_ROOM, READ_ALIGN, SocketSource } from '../src/streams/socket-source.js';
 import { ResultSink } from '../src/client/result-sink.js';
 import { ReplyCheck } from '../src/client/reply-check.js';
 import { openConnection } from '../src/client/connect.js';
@@ -209,4 +209,33 @@ t.test('with ResultSink: an output that takes its time gets every byte intact', 
   t.equal(err, null);
   t.equal(changed, 0, 'no chunk changed while the output held it');
   t.ok(Buffer.concat(written).equals(Buffer.concat([payload, Buffer.from('\n')])), 'every byte, then the newline');
+});
+
+t.test('reads as the socket makes them: a large one is passed on at once and the next begins on a cache line; small ones lie side by side, passed on together', async (t) => {
+  const source = new SocketSource({ pool: new BufferPool(1 << 20, 2) });
+  const passed: Buffer[] = [];
+  source.on('data', (view: Buffer) => passed.push(view));
+  await new Promise((resolve) => setImmediate(resolve)); // flowing, and its first _read done
+  const { onread } = source;
+  /** Reads `bytes` into the buffer the source offers: where it lay in its memory. */
+  const read = (bytes: number): number => {
+    const into = onread.buffer() as Buffer;
+    into.fill(passed.length + 1, 0, bytes);
+    onread.callback(bytes, into);
+    return into.byteOffset;
+  };
+  read(10); // the first read, into the parking buffer, copied out: then a buffer is lent
+  const first = read(MIN_ROOM + 5);
+  t.equal(passed.length, 2, 'the large read was passed on at once, without waiting for the loop to turn');
+  t.equal(passed[1].length, MIN_ROOM + 5, 'as one view of what it read');
+  const second = read(100);
+  t.equal((second - first) % READ_ALIGN, 0, `the read after it begins on a multiple of ${READ_ALIGN} bytes from the buffer's start`);
+  t.ok(second - first > MIN_ROOM + 5 && second - first < MIN_ROOM + 5 + READ_ALIGN, 'just past the large one');
+  const third = read(200);
+  t.equal(third, second + 100, 'a small read: the next one right behind it');
+  t.equal(passed.length, 2, 'small reads wait for the loop to turn');
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(passed.length, 3, 'then go on together');
+  t.equal(passed[2].length, 300, 'as one view of both');
+  source.destroy();
 });

@@ -18,7 +18,14 @@
 //
 // The reads of one turn of the event loop (a TLS socket's records, 16 KiB each) lie side by
 // side and are passed on together when the loop turns: the stages see a few large chunks
-// instead of many small ones.
+// instead of many small ones. A read of MIN_ROOM or more is large enough alone: it is passed
+// on at once, while its bytes are still in the cache, and the next read begins on a
+// READ_ALIGN boundary. The kernel copies a socket's bytes into user memory with `rep movsb`,
+// which on this project's machine (AMD EPYC) runs far slower into a destination off a
+// cache line: a plain 64 MiB job cost its worker 111.7 ms of CPU with every read appended
+// where the last ended, 98.2 ms with large reads passed on and the next aligned, and 108.2
+// with them passed on but not aligned (medians of 40 alternating jobs; perf put the
+// difference in the kernel's _copy_to_iter and in memmove).
 //
 // A socket that cannot read into our buffers (where readIntoBuffer is refused) is read from
 // its 'data' events: chunks of Node's own, lent by nobody, passed on as they come. Either way
@@ -33,6 +40,8 @@ import { readIntoBuffer, type OnRead } from '../node-internals.js';
 
 /** The least room worth reading into; a buffer with less left is done with until its views are back. */
 export const MIN_ROOM = 64 << 10;
+/** Where in a buffer the read after a large one begins: a multiple of a cache line. */
+export const READ_ALIGN = 64;
 /** Buffers one source reads into at most: one in flight while the socket reads into the other. */
 export const BUFFERS_PER_SOURCE = 2;
 /** Where the socket reads while every buffer is in flight, and once the source is done; never lent. */
@@ -130,7 +139,12 @@ export class SocketSource extends Readable {
       }
     } else if (!this._done) {
       this._at += bytes;
-      this._scheduleFlush();
+      if (bytes >= MIN_ROOM) {
+        this._flush();
+        this._at = this._pendingFrom = Math.min(alignUp(this._at), this._leases[0].buffer.length);
+      } else {
+        this._scheduleFlush();
+      }
     }
     this._next = this._done ? PARKING : this._room();
   }
@@ -226,4 +240,9 @@ export class SocketSource extends Readable {
       }
     }
   }
+}
+
+/** `at` rounded up to the next multiple of READ_ALIGN. */
+function alignUp(at: number): number {
+  return (at + READ_ALIGN - 1) & ~(READ_ALIGN - 1);
 }
