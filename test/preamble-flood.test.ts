@@ -2,16 +2,15 @@
 // against --connections and are shed oldest first, as silent connections are on a plain server, so that a flood of
 // them reopened as they close keeps no real client out; and the log counts what was done: shed, answered BUSY, dropped.
 import { once } from 'node:events';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { join } from 'node:path';
 import * as tls from 'node:tls';
 import t, { type Test } from 'tap';
 import { ErrorCode, FrameType } from '../src/protocol/frames.js';
 import { REAL_CLIENT_RATE, SHED_GRACE_MS } from '../src/protocol/capacity.js';
 import { makeCerts, type Certs } from './helpers/certs.js';
 import { startServer } from './helpers/programs.js';
-import { errorCode, exchange, frame, hello, job, linesFor, model, randomSymbols, RawConnection, resultText, runWithin, tempDir, waitUntil } from './helpers/wire.js';
+import { errorCode, exchange, frame, hello, job, jobFiles, linesFor, model, randomSymbols, RawConnection, resultText, runWithin, tempDir, waitUntil } from './helpers/wire.js';
 
 t.jobs = 1;
 
@@ -70,15 +69,6 @@ function flood(t: Test, port: number, count: number, opening: Buffer, reopenMs =
   return { opened: () => opened };
 }
 
-function jobFiles(t: Test, symbols = 300): { text: string; key: string; expected: string } {
-  const dir = tempDir(t);
-  const text = randomSymbols(symbols);
-  const key = randomSymbols(symbols);
-  writeFileSync(join(dir, 'text'), `${text}\n`);
-  writeFileSync(join(dir, 'key'), `${key}\n`);
-  return { text: join(dir, 'text'), key: join(dir, 'key'), expected: `${model('encrypt', text, key)}\n` };
-}
-
 t.test('connections that never finish their preamble', async (t) => {
   const certs: Certs = makeCerts(tempDir(t));
   const tlsArgs = ['--tls-cert', certs.serverCert, '--tls-key', certs.serverKey];
@@ -93,7 +83,7 @@ t.test('connections that never finish their preamble', async (t) => {
       t.teardown(() => server.stop());
       const attack = flood(t, server.port, CAP * 3, opening);
       await waitUntil(() => attack.opened() > CAP * 3, 10_000, 'the flood to be reopening');
-      const files = jobFiles(t);
+      const files = jobFiles(t, 300);
       for (let i = 0; i < 5; i++) {
         const result = await runWithin('enc_client', [files.text, files.key, String(server.port), '--tls-ca', certs.ca], 20_000);
         t.equal(result.code, 0, `real client ${i + 1}: exit 0 (${result.ms} ms; the handshake timeout is a minute)`, { stderr: result.stderr });

@@ -5,13 +5,11 @@
 // timeouts are set to a minute, so that whatever serves the real client is the eviction
 // rule, not a timeout. Then BUSY beyond the caps, and the slow producer who keeps working
 // while there is room and is shed first when there is none.
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { ErrorCode, FrameType, Role, type Frame } from '../src/protocol/frames.js';
 import { IDLE_SHED_MS, REAL_CLIENT_RATE, SHED_GRACE_MS } from '../src/protocol/capacity.js';
 import { startServer, type Server } from './helpers/programs.js';
-import { errorCode, exchange, fdCount, frame, hello, linesFor, model, randomSymbols, rawRoundTrip, RawConnection, runWithin, childrenOf, tempDir, waitUntil } from './helpers/wire.js';
+import { errorCode, exchange, fdCount, frame, hello, jobFiles, linesFor, model, randomSymbols, rawRoundTrip, RawConnection, runWithin, childrenOf, waitUntil } from './helpers/wire.js';
 
 const { TEXT, KEY, END, RESULT, DONE, ERROR } = FrameType;
 /** No timeout may serve the real client here: only the eviction rule. */
@@ -20,16 +18,6 @@ const LONG = { OTP_HANDSHAKE_TIMEOUT_MS: '60000', OTP_IDLE_TIMEOUT_MS: '60000' }
 const SHEDDABLE_MS = IDLE_SHED_MS + 750;
 
 t.jobs = 1;
-
-/** A job in files; a long one (over one socket read) takes a job slot, where a tiny one is answered whole from its first read. */
-function jobFiles(t: Test, symbols = 300): { text: string; key: string; expected: string } {
-  const dir = tempDir(t);
-  const text = randomSymbols(symbols);
-  const key = randomSymbols(symbols);
-  writeFileSync(join(dir, 'text'), `${text}\n`);
-  writeFileSync(join(dir, 'key'), `${key}\n`);
-  return { text: join(dir, 'text'), key: join(dir, 'key'), expected: `${model('encrypt', text, key)}\n` };
-}
 
 async function attackers(t: Test, server: Server, count: number, opening: Buffer): Promise<RawConnection[]> {
   const list: RawConnection[] = [];
@@ -59,7 +47,7 @@ async function answers(list: RawConnection[]): Promise<{ busy: number; other: nu
 }
 
 async function realClient(t: Test, server: Server, what: string): Promise<void> {
-  const files = jobFiles(t);
+  const files = jobFiles(t, 300);
   const result = await runWithin('enc_client', [files.text, files.key, String(server.port)], 20_000);
   t.equal(result.code, 0, `${what}: a real enc_client exits 0 (${result.ms} ms, the timeouts being 60 s)`);
   t.equal(result.stdout.toString(), files.expected, `${what}: with the right ciphertext`);

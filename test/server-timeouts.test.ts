@@ -3,8 +3,6 @@
 // timeout, with a TIMEOUT frame when it can still be read, and it holds up nobody in the
 // meantime; and twenty idle connections, under the default timeouts, do not keep a real
 // client waiting.
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import t from 'tap';
 import { ErrorCode, FrameType } from '../src/protocol/frames.js';
 import { LINGER_MS } from '../src/protocol/timeouts.js';
@@ -15,13 +13,13 @@ import {
   frame,
   frameTypes,
   hello,
+  jobFiles,
   linesFor,
   model,
   randomSymbols,
   RawConnection,
   resultText,
   runWithin,
-  tempDir,
   waitUntil,
 } from './helpers/wire.js';
 
@@ -34,16 +32,6 @@ const IDLE_ENV = { OTP_IDLE_TIMEOUT_MS: String(IDLE_MS) };
 const SLACK_MS = 3_000;
 
 const { TEXT, KEY, RESULT, ERROR } = FrameType;
-
-/** A small job in files, and its expected ciphertext. */
-function jobFiles(t: Parameters<typeof tempDir>[0], n = 200): { text: string; key: string; expected: string } {
-  const dir = tempDir(t);
-  const text = randomSymbols(n);
-  const key = randomSymbols(n);
-  writeFileSync(join(dir, 'text'), `${text}\n`);
-  writeFileSync(join(dir, 'key'), `${key}\n`);
-  return { text: join(dir, 'text'), key: join(dir, 'key'), expected: `${model('encrypt', text, key)}\n` };
-}
 
 t.test('short timeouts from the environment', async (t) => {
   await t.test('a connection that never sends its HELLO is closed after the handshake timeout', async (t) => {
@@ -112,7 +100,7 @@ t.test('short timeouts from the environment', async (t) => {
 t.test('a stalled client that never closes holds up nobody, and is dropped after idle + linger', async (t) => {
   const server = await startServer('enc_server', ['--workers', '1'], IDLE_ENV);
   t.teardown(() => server.stop());
-  const files = jobFiles(t);
+  const files = jobFiles(t, 200);
 
   const stalled = new RawConnection(server.port);
   t.teardown(() => stalled.destroy());
@@ -142,7 +130,7 @@ t.test('a stalled client that never closes holds up nobody, and is dropped after
 t.test('a client that sends but never reads holds up nobody, and is dropped after idle + linger', async (t) => {
   const server = await startServer('enc_server', ['--workers', '1'], IDLE_ENV);
   t.teardown(() => server.stop());
-  const files = jobFiles(t);
+  const files = jobFiles(t, 200);
 
   const reader = new RawConnection(server.port);
   t.teardown(() => reader.destroy());
@@ -169,7 +157,7 @@ t.test('a client that sends but never reads holds up nobody, and is dropped afte
 t.test('twenty idle connections do not hold up a real client (default timeouts)', async (t) => {
   const server = await startServer('enc_server');
   t.teardown(() => server.stop());
-  const files = jobFiles(t);
+  const files = jobFiles(t, 200);
 
   // Ten send nothing; five send the first byte of a HELLO and stop; five send a whole
   // HELLO and nothing after it, as many as there are workers.

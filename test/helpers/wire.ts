@@ -4,7 +4,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:net';
@@ -308,6 +308,20 @@ export function tempDir(t: { teardown(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'otp-test-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/**
+ * A job of `symbols` random symbols in files TEXT and KEY (each with its final newline) in
+ * a fresh temporary directory, and enc_client's expected output. A long one (over one
+ * socket read) takes a job slot, where a tiny one is answered whole from its first read.
+ */
+export function jobFiles(t: { teardown(fn: () => void): void }, symbols: number): { text: string; key: string; expected: string } {
+  const dir = tempDir(t);
+  const text = randomSymbols(symbols);
+  const key = randomSymbols(symbols);
+  writeFileSync(join(dir, 'text'), `${text}\n`);
+  writeFileSync(join(dir, 'key'), `${key}\n`);
+  return { text: join(dir, 'text'), key: join(dir, 'key'), expected: `${model('encrypt', text, key)}\n` };
 }
 
 /**
