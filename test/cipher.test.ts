@@ -12,6 +12,7 @@ import {
   chunkSizes,
   errorOf,
   holds,
+  interleave,
   nonSymbolByte,
   run,
   seededSymbols,
@@ -43,31 +44,6 @@ function model(direction: Direction, text: Buffer, key: Buffer): Buffer {
 
 const dataFrame = (type: number, payload: Buffer): Frame => ({ type, payload });
 const END: Frame = { type: FrameType.END, payload: Buffer.alloc(0) };
-
-/**
- * Merges the text and key chunks into one frame sequence. `order` says, cycling, whether
- * the next frame is text (true) or key (false); when that choice would let one stream
- * run more than `window` bytes ahead of the other, the other stream goes first instead.
- */
-function interleave(textChunks: Buffer[], keyChunks: Buffer[], order: readonly boolean[], window = Infinity): Frame[] {
-  const frames: Frame[] = [];
-  let i = 0;
-  let j = 0;
-  let lead = 0; // text bytes sent minus key bytes sent
-  for (let step = 0; i < textChunks.length || j < keyChunks.length; step++) {
-    let text = j >= keyChunks.length || (i < textChunks.length && order[step % order.length]);
-    if (text && j < keyChunks.length && lead + textChunks[i].length > window) text = false;
-    else if (!text && i < textChunks.length && keyChunks[j].length - lead > window) text = true;
-    if (text) {
-      lead += textChunks[i].length;
-      frames.push(dataFrame(FrameType.TEXT, textChunks[i++]));
-    } else {
-      lead -= keyChunks[j].length;
-      frames.push(dataFrame(FrameType.KEY, keyChunks[j++]));
-    }
-  }
-  return frames;
-}
 
 type Outcome = { result: Buffer; end: { type: 'DONE' } | { type: 'ERROR'; code: number; ahead?: 'text' | 'key' } };
 

@@ -8,7 +8,7 @@ import type { Direction } from '../src/cipher/alphabet.js';
 import { CIPHER_WINDOW, ErrorCode, FrameType, type Frame } from '../src/protocol/frames.js';
 import { GATHER_SIZE } from '../src/streams/frame-decoder.js';
 import { Job, type JobEnd } from '../src/server/job.js';
-import { chunkSizes, errorOf, holds, nonSymbolByte, seededSymbols, split, within } from './helpers/streams.js';
+import { chunkSizes, errorOf, holds, interleave, nonSymbolByte, seededSymbols, split, within } from './helpers/streams.js';
 import { decodeFrames, frame, model } from './helpers/wire.js';
 
 /** A server whose every connection is one Job, started on its first bytes, as Connection starts it after the HELLO. */
@@ -69,32 +69,6 @@ async function exchange(port: number, writes: readonly Buffer[]): Promise<Buffer
   return Buffer.concat(got);
 }
 
-/**
- * The frames of a job: `order` says, cycling, whether the next frame is text (true) or key
- * (false); a choice that would let one stream lead by more than `window` takes the other.
- */
-function interleave(text: Buffer, key: Buffer, textSizes: number[], keySizes: number[], order: boolean[], window = Infinity): Frame[] {
-  const t = split(text, textSizes);
-  const k = split(key, keySizes);
-  const frames: Frame[] = [];
-  let i = 0;
-  let j = 0;
-  let lead = 0;
-  for (let step = 0; i < t.length || j < k.length; step++) {
-    let isText = j >= k.length || (i < t.length && order[step % order.length]);
-    if (isText && j < k.length && lead + t[i].length > window) isText = false;
-    else if (!isText && i < t.length && k[j].length - lead > window) isText = true;
-    if (isText) {
-      lead += t[i].length;
-      frames.push({ type: FrameType.TEXT, payload: t[i++] });
-    } else {
-      lead -= k[j].length;
-      frames.push({ type: FrameType.KEY, payload: k[j++] });
-    }
-  }
-  return frames;
-}
-
 const wire = (frames: readonly Frame[]): Buffer => Buffer.concat(frames.map((f) => frame(f.type, f.payload)));
 
 /** What came back: the RESULT symbols joined, and the last frame. */
@@ -129,7 +103,7 @@ t.test('any job, framed and written anyhow, one-byte frames and one-byte writes 
         const key = seededSymbols(~s, n + (s & 15));
         const server = servers[dir];
         const before = server.ends.length;
-        const bytes = Buffer.concat([wire(interleave(text, key, textSizes, keySizes, order)), frame(FrameType.END)]);
+        const bytes = Buffer.concat([wire(interleave(split(text, textSizes), split(key, keySizes), order)), frame(FrameType.END)]);
         const got = await reply(await exchange(server.port, split(bytes, writeSizes)));
         assert.equal(got.last.type, FrameType.DONE, got.last.type === FrameType.ERROR ? errorOf(got.last).message : '');
         assert.ok(got.result === model(dir, text.toString('latin1'), key.toString('latin1')), 'the model\'s symbols');
@@ -167,7 +141,7 @@ t.test('a bad byte anywhere: the symbols before it, then BAD_TEXT or BAD_KEY nam
         const key = Buffer.from(seededSymbols(~s, n));
         const at = where % n;
         (inText ? text : key)[at] = bad;
-        const bytes = Buffer.concat([wire(interleave(text, key, sizes, sizes, order)), frame(FrameType.END)]);
+        const bytes = Buffer.concat([wire(interleave(split(text, sizes), split(key, sizes), order)), frame(FrameType.END)]);
         const got = await reply(await exchange(server.port, split(bytes, writeSizes)));
         assert.equal(got.last.type, FrameType.ERROR);
         const { code, message } = errorOf(got.last);

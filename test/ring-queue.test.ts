@@ -7,6 +7,32 @@ import { holds, takeAgainstModel } from './helpers/streams.js';
 
 const CAPACITY = 64;
 
+type Step = { push: number } | { take: number };
+
+/**
+ * Runs `steps` on `ring` and on a plain model side by side: each push a piece of the next
+ * counting bytes (as much of it as there is room for), scribbled over once pushed, since
+ * its caller reuses it at once; each take checked against the model. After every step the
+ * ring holds what the model does, and `check` looks at whatever else.
+ */
+function play(ring: RingQueue, steps: Step[], check: (model: Buffer) => void): void {
+  let model: Buffer = Buffer.alloc(0);
+  let next = 0;
+  for (const s of steps) {
+    if ('push' in s) {
+      const piece = Buffer.allocUnsafe(Math.min(s.push, ring.room));
+      for (let i = 0; i < piece.length; i++) piece[i] = next++ & 0xff;
+      ring.push(piece);
+      model = Buffer.concat([model, piece]);
+      piece.fill(0);
+    } else {
+      model = takeAgainstModel(ring, model, s.take);
+    }
+    assert.equal(ring.bytes, model.length);
+    check(model);
+  }
+}
+
 const step = fc.oneof(fc.record({ push: fc.integer({ min: 0, max: CAPACITY }) }), fc.record({ take: fc.integer({ min: 1, max: CAPACITY }) }));
 
 t.test('bytes come out in the order they went in, and a pushed piece is copied', async (t) => {
@@ -15,23 +41,10 @@ t.test('bytes come out in the order they went in, and a pushed piece is copied',
     'the ring matches a model byte for byte, through every wrap',
     fc.asyncProperty(fc.array(step, { maxLength: 80 }), async (steps) => {
       const ring = new RingQueue(CAPACITY, { take: (size) => Buffer.allocUnsafe(size), give: (b) => b.fill(0xee) });
-      let model: Buffer = Buffer.alloc(0);
-      let next = 0;
-      for (const s of steps) {
-        if ('push' in s) {
-          const piece = Buffer.allocUnsafe(Math.min(s.push, ring.room));
-          for (let i = 0; i < piece.length; i++) piece[i] = next++ & 0xff;
-          ring.push(piece);
-          model = Buffer.concat([model, piece]);
-          // The caller reuses its buffer at once: the ring must hold its own copy.
-          piece.fill(0);
-        } else {
-          model = takeAgainstModel(ring, model, s.take);
-        }
-        assert.equal(ring.bytes, model.length);
+      play(ring, steps, (model) => {
         assert.equal(ring.room, CAPACITY - model.length);
         assert.ok(ring.pieces <= 2);
-      }
+      });
     }),
     { numRuns: 500 },
   );
@@ -66,20 +79,7 @@ t.test('a ring that grows while it holds bytes, wrapped or not, keeps them in or
           b.fill(0xee);
         },
       });
-      let model: Buffer = Buffer.alloc(0);
-      let next = 0;
-      for (const s of steps) {
-        if ('push' in s) {
-          const piece = Buffer.allocUnsafe(Math.min(s.push, ring.room));
-          for (let i = 0; i < piece.length; i++) piece[i] = next++ & 0xff;
-          ring.push(piece);
-          model = Buffer.concat([model, piece]);
-        } else {
-          model = takeAgainstModel(ring, model, s.take);
-        }
-        assert.equal(ring.bytes, model.length);
-        assert.ok(out.size <= 1, 'one buffer at a time');
-      }
+      play(ring, steps, () => assert.ok(out.size <= 1, 'one buffer at a time'));
       for (const size of sizes) assert.ok(size === MIN_RING || size === capacity, `a ring of ${size} bytes`);
       assert.ok(sizes.length <= 2 || sizes.every((size, i) => i === 0 || size >= sizes[i - 1] || size === MIN_RING), 'a ring only grows while it holds bytes');
       ring.release();

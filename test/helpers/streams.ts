@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import type { Readable, Writable } from 'node:stream';
 import fc from 'fast-check';
-import { parseError, type Frame } from '../../src/protocol/frames.js';
+import { FrameType, parseError, type Frame } from '../../src/protocol/frames.js';
 
 /** The 27 symbols, spelled out here so that the tests do not lean on src/cipher/alphabet.ts. */
 export const ABC = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ ';
@@ -184,4 +184,29 @@ export function takeAgainstModel(queue: PieceQueue, model: Buffer, count: number
     left -= n;
   }
   return model;
+}
+
+/**
+ * Merges the text and key chunks into one frame sequence. `order` says, cycling, whether
+ * the next frame is text (true) or key (false); when that choice would let one stream
+ * run more than `window` bytes ahead of the other, the other stream goes first instead.
+ */
+export function interleave(textChunks: Buffer[], keyChunks: Buffer[], order: readonly boolean[], window = Infinity): Frame[] {
+  const frames: Frame[] = [];
+  let i = 0;
+  let j = 0;
+  let lead = 0; // text bytes sent minus key bytes sent
+  for (let step = 0; i < textChunks.length || j < keyChunks.length; step++) {
+    let text = j >= keyChunks.length || (i < textChunks.length && order[step % order.length]);
+    if (text && j < keyChunks.length && lead + textChunks[i].length > window) text = false;
+    else if (!text && i < textChunks.length && keyChunks[j].length - lead > window) text = true;
+    if (text) {
+      lead += textChunks[i].length;
+      frames.push({ type: FrameType.TEXT, payload: textChunks[i++] });
+    } else {
+      lead -= keyChunks[j].length;
+      frames.push({ type: FrameType.KEY, payload: keyChunks[j++] });
+    }
+  }
+  return frames;
 }
