@@ -14,8 +14,8 @@ export function stdout(program: string): NodeJS.WriteStream {
   if (!guarded) {
     guarded = true;
     process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EPIPE') process.exit(EXIT_OK);
-      fail(program, outputError(err));
+      outputFailed(program, err);
+      process.exit(EXIT_OK);
     });
   }
   return process.stdout;
@@ -26,7 +26,12 @@ export function printAndExit(program: string, text: string): never {
   try {
     writeAll(1, text);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPIPE') fail(program, outputError(err));
+    outputFailed(program, err as NodeJS.ErrnoException);
   }
   process.exit(EXIT_OK);
+}
+
+/** A write to stdout failed: a reader that went away (`| head`, EPIPE) is only the end of the output, and returns; anything else is one line and exit 1. */
+export function outputFailed(program: string, err: NodeJS.ErrnoException): void {
+  if (err.code !== 'EPIPE') fail(program, outputError(err));
 }

@@ -1,8 +1,8 @@
 // keygen: writes KEYLENGTH random alphabet symbols and a newline to stdout.
-import { EXIT_OK, fail, guard, outputError, UserError } from '../cli/errors.js';
+import { EXIT_OK, fail, guard, UserError } from '../cli/errors.js';
 import { parseCommandLine } from '../cli/command-line.js';
 import { invokedName } from '../cli/process-name.js';
-import { stdout } from '../cli/stdout.js';
+import { outputFailed, stdout } from '../cli/stdout.js';
 import { VERSION } from '../cli/version.js';
 import type * as RandomSymbolsModule from '../keygen/random-symbols.js';
 
@@ -33,6 +33,6 @@ if (!Number.isSafeInteger(length)) {
 // Loaded once the command line is good: node:crypto and the kernels are no part of --help or --version.
 const { RandomSymbols, writeRandomSymbols } = require('../keygen/random-symbols.js') as typeof RandomSymbolsModule;
 writeRandomSymbols(new RandomSymbols(length), stdout(program), (err) => {
-  if (err && (err as NodeJS.ErrnoException).code !== 'EPIPE') fail(program, outputError(err));
+  if (err) outputFailed(program, err as NodeJS.ErrnoException);
   process.exitCode = EXIT_OK;
 });
