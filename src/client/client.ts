@@ -62,14 +62,9 @@ export function runClient(options: ClientOptions): void {
     throw new UserError(`${options.noReuse ? '--no-reuse' : '--offset'} needs the key in a regular file`);
   }
   const symbols = text.regular ? checkText(text) : null;
-  // The ledger records the job's key symbols before anything is sent. Its modules (and
-  // node:os) are loaded only for a job that asks for it.
-  const noReuse = options.noReuse ? (require('./no-reuse.js') as typeof NoReuse) : null;
-  const job: Job | null = noReuse
-    ? { ledger: noReuse.ledgerPath(), key, keyLength: keyLength(key), symbols, offset: options.offset }
-    : null;
-  const reservation = noReuse && job ? noReuse.reserve(job) : null;
-  const offset = reservation?.range.start ?? options.offset ?? 0;
+  // The ledger records the job's key symbols before anything is sent.
+  const ledger = options.noReuse ? reserveInLedger(key, symbols, options.offset) : null;
+  const offset = ledger?.reservation.range.start ?? options.offset ?? 0;
   if (symbols !== null && key.regular) checkKey(key, symbols, offset);
 
   const textStream = text.regular ? undefined : text.fd === 0 ? process.stdin : createReadStream('', { fd: text.fd });
@@ -81,9 +76,9 @@ export function runClient(options: ClientOptions): void {
     keyChecked: symbols !== null && key.regular,
     textStream,
     keyOffset: offset,
-    keyLimit: noReuse && reservation && symbols === null ? { symbols: size(reservation), error: noReuse.stretchTooShort(key, reservation.range) } : undefined,
+    keyLimit: ledger && symbols === null ? { symbols: size(ledger.reservation), error: ledger.noReuse.stretchTooShort(key, ledger.reservation.range) } : undefined,
   });
-  if (noReuse && job && reservation && symbols === null) process.once('exit', () => giveBack(noReuse, job, reservation, source.symbols));
+  if (ledger && symbols === null) process.once('exit', () => giveBack(ledger, source.symbols));
   const check = new ReplyCheck({ sent: () => source.symbols, total: () => symbols ?? (source.readableEnded ? source.symbols : null) });
   const sink = new ResultSink(stdout(program), check);
   const stopProgress = wantProgress(options.progress, text.regular ? text.size : null, () => process.stderr.isTTY === true)
@@ -91,7 +86,7 @@ export function runClient(options: ClientOptions): void {
     : () => {};
   process.once('exit', stopProgress);
   sink.once('complete', () => {
-    if (noReuse && reservation) process.stderr.write(`${noReuse.usedLine(program, key, { start: offset, end: offset + source.symbols })}\n`);
+    if (ledger) process.stderr.write(`${ledger.noReuse.usedLine(program, key, { start: offset, end: offset + source.symbols })}\n`);
     // Done: the server's end of the connection need not close first.
     endWhenIdle(EXIT_OK, textStream ? [socket, textStream] : [socket]);
   });
@@ -141,8 +136,22 @@ function size(reservation: Reservation): number {
   return reservation.range.end - reservation.range.start;
 }
 
+/** A --no-reuse job: what the ledger was told, and the key symbols it reserved for it. */
+interface Ledgered {
+  noReuse: typeof NoReuse;
+  job: Job;
+  reservation: Reservation;
+}
+
+/** Reserves the job's key symbols in the ledger. Its modules (and node:os) are loaded only for a job that asks for it. */
+function reserveInLedger(key: InputFile, symbols: number | null, offset: number | null): Ledgered {
+  const noReuse = require('./no-reuse.js') as typeof NoReuse;
+  const job: Job = { ledger: noReuse.ledgerPath(), key, keyLength: keyLength(key), symbols, offset };
+  return { noReuse, job, reservation: noReuse.reserve(job) };
+}
+
 /** A stream's unused reservation goes back to the ledger; if that fails, it stays spent, which is safe. */
-function giveBack(noReuse: typeof NoReuse, job: Job, reservation: Reservation, sent: number): void {
+function giveBack({ noReuse, job, reservation }: Ledgered, sent: number): void {
   try {
     noReuse.trim(job, reservation, sent);
   } catch {
