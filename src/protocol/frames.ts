@@ -5,6 +5,15 @@ export const PROTOCOL_VERSION = 1;
 /** Every frame: type (1 byte), payload length (4 bytes, big-endian), payload. */
 export const HEADER_SIZE = 5;
 
+/**
+ * The payload length in the header that begins at bytes[at], whose HEADER_SIZE bytes the
+ * caller has checked are there: read byte by byte, since bytes.readUInt32BE checks its
+ * bounds on every call, and the parsers' loops read one header a frame.
+ */
+export function payloadLength(bytes: Uint8Array, at: number): number {
+  return ((bytes[at + 1] << 24) | (bytes[at + 2] << 16) | (bytes[at + 3] << 8) | bytes[at + 4]) >>> 0;
+}
+
 export const FrameType = {
   HELLO: 1, // client → server, first frame: version byte, role byte
   TEXT: 2, // client → server: text symbols

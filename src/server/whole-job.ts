@@ -1,5 +1,5 @@
 // A job that came whole in its first read (HELLO to END) with nothing wrong in it, answered from that read in one write: a small job, which the pipeline would cost several times over; the rest go through the pipeline, which alone words faults.
-import { FrameType, HEADER_SIZE, MAX_CONTROL_PAYLOAD, MAX_PAYLOAD } from '../protocol/frames.js';
+import { FrameType, HEADER_SIZE, MAX_CONTROL_PAYLOAD, MAX_PAYLOAD, payloadLength } from '../protocol/frames.js';
 
 export interface WholeAnswer {
   /** RESULT (when there are symbols) and DONE, as one buffer. */
@@ -37,7 +37,7 @@ export function answerWholeJob(bytes: Buffer, table: Uint8Array): WholeAnswer | 
   for (let at = 0; end < 0; ) {
     if (bytes.length - at < HEADER_SIZE) return null;
     const type = bytes[at];
-    const length = u32(bytes, at + 1);
+    const length = payloadLength(bytes, at);
     const start = at + HEADER_SIZE;
     const limit = type === FrameType.TEXT || type === FrameType.KEY ? MAX_PAYLOAD : type === FrameType.END ? MAX_CONTROL_PAYLOAD : -1;
     if (length > limit || bytes.length - start < length) return null;
@@ -80,7 +80,7 @@ function gather(bytes: Buffer, end: number, type: number, total: number): Buffer
   const out = Buffer.allocUnsafe(total);
   let filled = 0;
   for (let at = 0; at + HEADER_SIZE < end; ) {
-    const length = u32(bytes, at + 1);
+    const length = payloadLength(bytes, at);
     const start = at + HEADER_SIZE;
     if (bytes[at] === type) {
       if (length === 1) out[filled] = bytes[start];
@@ -90,9 +90,4 @@ function gather(bytes: Buffer, end: number, type: number, total: number): Buffer
     at = start + length;
   }
   return out;
-}
-
-/** The big-endian length at bytes[at...], read byte by byte (bytes.readUInt32BE checks its bounds on every call). */
-function u32(bytes: Buffer, at: number): number {
-  return ((bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]) >>> 0;
 }

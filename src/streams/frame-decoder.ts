@@ -26,7 +26,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { BufferPool } from '../memory/buffer-pool.js';
 import { Lease } from '../memory/lease.js';
-import { ErrorCode, FrameType, HEADER_SIZE, MAX_CONTROL_PAYLOAD, MAX_PAYLOAD, STREAM_TYPES, errorFrame, type Frame } from '../protocol/frames.js';
+import { ErrorCode, FrameType, HEADER_SIZE, MAX_CONTROL_PAYLOAD, MAX_PAYLOAD, STREAM_TYPES, errorFrame, payloadLength, type Frame } from '../protocol/frames.js';
 
 /** Stream parts shorter than this are gathered; longer ones are passed on as views. */
 export const GATHER_BELOW = 4096;
@@ -125,7 +125,7 @@ export class FrameDecoder extends Transform {
       if (this._missing < 0) {
         // A whole header in this chunk is read where it is; a split one is copied together.
         if (this._headerFill === 0 && chunk.length - at >= HEADER_SIZE) {
-          this._startFrame(chunk[at], chunk.readUInt32BE(at + 1));
+          this._startFrame(chunk[at], payloadLength(chunk, at));
           at += HEADER_SIZE;
           // The payload follows its header in this chunk: the header's bytes are free for its frame's.
           if (this._missing > 0 && at < chunk.length && STREAM_TYPES.has(this._type)) at = this._streamPart(chunk, at, lease, lease !== undefined);
@@ -136,7 +136,7 @@ export class FrameDecoder extends Transform {
           at += n;
           if (this._headerFill === HEADER_SIZE) {
             this._headerFill = 0;
-            this._startFrame(this._header[0], this._header.readUInt32BE(1));
+            this._startFrame(this._header[0], payloadLength(this._header, 0));
           }
         }
       } else if (STREAM_TYPES.has(this._type)) {
@@ -201,7 +201,7 @@ export class FrameDecoder extends Transform {
     while (end - at >= HEADER_SIZE) {
       const type = chunk[at];
       if (type !== FrameType.TEXT && type !== FrameType.KEY) break;
-      const length = ((chunk[at + 1] << 24) | (chunk[at + 2] << 16) | (chunk[at + 3] << 8) | chunk[at + 4]) >>> 0;
+      const length = payloadLength(chunk, at);
       if (length >= GATHER_BELOW || end - at - HEADER_SIZE < length) break;
       const isText = type === FrameType.TEXT;
       const signed = isText ? length : -length;
